@@ -1,0 +1,100 @@
+"""One probe engine per worker process, shared by every watch it runs."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+from psycopg.conninfo import conninfo_to_dict
+
+from activities.probes.http import HttpProber
+from activities.probes.postgres import probe_postgres
+from activities.probes.redis import probe_redis
+from activities.probes.tcp import probe_tcp
+from drc.model import ProbeResult
+from runbooks.catalog import Check, HttpCheck, PostgresCheck, RedisCheck, Replica, TcpCheck
+
+
+class ProbeEngine:
+    """Heartbeats, health probes and dependency checks over one shared HTTP session."""
+
+    def __init__(self, http: HttpProber | None = None) -> None:
+        self.http = http if http is not None else HttpProber()
+
+    async def heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
+        """GET the replica's heartbeat path; cheap enough to run every interval."""
+        return await self.http.get(replica.endpoint(replica.heartbeat_path), timeout_ms)
+
+    async def health(self, replica: Replica, timeout_ms: int) -> ProbeResult:
+        """GET the replica's health path and run all its checks, concurrently.
+
+        ok only when every part is ok; ``error`` names each failing part
+        (``"/health: HTTP 503: ...; redis 127.0.0.1:6390: connection refused"``).
+        ``latency_ms`` is the health GET's.
+        """
+        results = await asyncio.gather(
+            self.http.get(replica.endpoint(replica.health_path), timeout_ms),
+            *(self.check(check) for check in replica.checks),
+        )
+        labels = [replica.health_path, *(check_label(check) for check in replica.checks)]
+        parts = list(zip(labels, results, strict=True))
+        errors = [f"{label}: {r.error}" for label, r in parts if not r.ok]
+        details = [f"{label}: {r.detail}" for label, r in parts if r.detail]
+        return ProbeResult(
+            ok=not errors,
+            latency_ms=results[0].latency_ms,
+            error="; ".join(errors) or None,
+            detail="; ".join(details) or None,
+        )
+
+    async def check(self, check: Check) -> ProbeResult:
+        """Run one catalog check."""
+        match check:
+            case HttpCheck():
+                return await self.http.get(str(check.url), check.timeout_ms, check.expect_status)
+            case TcpCheck():
+                return await probe_tcp(check.host, check.port, check.timeout_ms)
+            case RedisCheck():
+                return await probe_redis(check)
+            case PostgresCheck():
+                return await probe_postgres(check)
+        raise TypeError(f"unknown check type: {type(check).__name__}")
+
+    async def close(self) -> None:
+        """Close the shared HTTP session."""
+        await self.http.close()
+
+    async def __aenter__(self) -> ProbeEngine:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def check_label(check: Check) -> str:
+    """How an error message names a check; never includes a password."""
+    match check:
+        case HttpCheck():
+            return str(check.url)
+        case TcpCheck():
+            return f"tcp {check.host}:{check.port}"
+        case RedisCheck():
+            return f"redis {check.host}:{check.port}"
+        case PostgresCheck():
+            return f"postgres {_pg_where(check.dsn)}"
+    raise TypeError(f"unknown check type: {type(check).__name__}")
+
+
+def _pg_where(dsn: str) -> str:
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:  # a malformed DSN still deserves a label; the probe reports it
+        return "(unparsable dsn)"
+    host = params.get("host", "localhost")
+    port = params.get("port", 5432)
+    return f"{host}:{port}/{params.get('dbname', '')}"

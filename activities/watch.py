@@ -1,0 +1,135 @@
+"""The long-running watch of one service (design notes §2).
+
+One activity per service probes every replica every interval, feeds the pure detector and
+returns to the workflow only when a replica changes state, so a healthy service writes almost no
+workflow history. Its progress (the detector's tracks) rides on every heartbeat: a retried watch,
+on this worker or another, resumes with the same counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import TypeAdapter
+from temporalio import activity
+
+from activities.probes.engine import ProbeEngine
+from activities.probes.ticker import ticks
+from drc.detector import Detector, Observation
+from drc.model import ProbeResult, ReplicaTrack, Transition, WatchInput, WatchResult
+from runbooks.catalog import Replica, Service
+
+HEALTH_TIMEOUT_CAP_MS = 5000
+
+
+@dataclass
+class WatchProgress:
+    """What a watch heartbeats: enough for a retry to resume, and for ``drc status`` to read."""
+
+    tracks: dict[str, ReplicaTrack]
+    ticks: int = 0
+    skipped_ticks: int = 0
+    max_lateness_ms: float = 0.0
+    last_transitions: list[Transition] = field(default_factory=list)
+
+
+_PROGRESS = TypeAdapter(WatchProgress)
+
+
+def progress_from_details(details: object) -> WatchProgress:
+    """Parse heartbeat details (as the converter hands them back, untyped) into progress."""
+    return _PROGRESS.validate_python(details)
+
+
+class _HealthPoller:
+    """Runs a replica's /health and checks in the background so a slow one never delays a tick."""
+
+    def __init__(self, engine: ProbeEngine, replica: Replica, timeout_ms: int) -> None:
+        self._engine, self._replica, self._timeout_ms = engine, replica, timeout_ms
+        self._task: asyncio.Task[ProbeResult] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._engine.health(self._replica, self._timeout_ms))
+
+    def take(self) -> ProbeResult | None:
+        """The finished result, once; None while running or idle."""
+        if self._task is None or not self._task.done():
+            return None
+        task, self._task = self._task, None
+        return task.result()
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+class WatchActivities:
+    """Owns the worker's probe engine; one ``watch_service`` runs per monitored service."""
+
+    def __init__(self, engine: ProbeEngine, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @activity.defn(name="watch_service")
+    async def watch_service(self, inp: WatchInput) -> WatchResult:
+        """Probe until a replica changes state (or ``max_duration_s`` passes), then return.
+
+        Safe to retry: it only reads the world, and it resumes from the tracks of its last
+        heartbeat, so a retry neither loses nor double-counts a missed heartbeat.
+        """
+        details = activity.info().heartbeat_details
+        tracks = progress_from_details(details[0]).tracks if details else inp.tracks
+        detector = Detector(inp.service, tracks, now=self._clock())
+        pollers = self._pollers(inp.service)
+        try:
+            return await self._loop(inp, detector, pollers)
+        finally:
+            for poller in pollers.values():
+                poller.cancel()
+
+    async def _loop(
+        self, inp: WatchInput, detector: Detector, pollers: dict[str, _HealthPoller]
+    ) -> WatchResult:
+        service = inp.service
+        progress = WatchProgress(tracks=detector.tracks)
+        started = time.monotonic()
+        async for tick in ticks(service.probe.interval_ms / 1000):
+            if progress.ticks % service.probe.health_every == 0:
+                for poller in pollers.values():
+                    poller.start()
+            transitions = await self._probe_once(service, detector, pollers)
+            progress.ticks += 1
+            progress.skipped_ticks += tick.skipped
+            progress.max_lateness_ms = max(progress.max_lateness_ms, tick.lateness_s * 1000)
+            if transitions:
+                progress.last_transitions = transitions
+            activity.heartbeat(progress)
+            if transitions or time.monotonic() - started >= inp.max_duration_s:
+                return WatchResult(transitions=transitions, tracks=detector.tracks)
+        raise RuntimeError("the ticker ended")  # ticks() is infinite
+
+    async def _probe_once(
+        self, service: Service, detector: Detector, pollers: dict[str, _HealthPoller]
+    ) -> list[Transition]:
+        timeout_ms = service.probe.timeout_ms
+        beats = await asyncio.gather(
+            *(self._engine.heartbeat(replica, timeout_ms) for replica in service.replicas)
+        )
+        now = self._clock()
+        transitions = []
+        for replica, beat in zip(service.replicas, beats, strict=True):
+            obs = Observation(heartbeat=beat, health=pollers[replica.name].take())
+            transition = detector.observe(replica.name, obs, now)
+            if transition is not None:
+                activity.logger.info("transition: %s", transition.reason)
+                transitions.append(transition)
+        return transitions
+
+    def _pollers(self, service: Service) -> dict[str, _HealthPoller]:
+        budget = service.probe.interval_ms * service.probe.health_every
+        timeout_ms = min(max(budget, service.probe.timeout_ms), HEALTH_TIMEOUT_CAP_MS)
+        return {r.name: _HealthPoller(self._engine, r, timeout_ms) for r in service.replicas}

@@ -1,0 +1,1 @@
+"""The miniature trading platform drc watches in the demo and the tests."""

@@ -1,0 +1,144 @@
+"""The supervisord configuration that runs every replica of a catalog as its own program.
+
+Programs have ``autorestart=false``: restarting a replica is drc's decision and drc's record,
+so supervisord must never do it behind drc's back.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from runbooks.catalog import Catalog, Replica, Service
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_dir(home: Path) -> Path:
+    """Where the demo keeps its supervisord config, logs and fail markers under ``home``."""
+    return home / "demo"
+
+
+def marker_path(home: Path, replica: str) -> Path:
+    """The fail-marker file of ``replica``: while it exists, the replica exits 3 on start."""
+    return demo_dir(home) / "markers" / replica
+
+
+def supervisor_port(catalog: Catalog) -> int:
+    """The port of the catalog's ``process_control.supervisor_url``."""
+    port = urlsplit(str(catalog.process_control.supervisor_url)).port
+    if port is None:
+        raise ValueError("process_control.supervisor_url must name a port")
+    return port
+
+
+def supervisor_config(
+    catalog: Catalog, home: Path, python: str = sys.executable, port: int | None = None
+) -> str:
+    """Render a supervisord.conf running one program per replica that has a ``process``.
+
+    supervisord listens on 127.0.0.1 at ``port``, or the port of the catalog's supervisor_url.
+    """
+    base = demo_dir(home)
+    port = supervisor_port(catalog) if port is None else port
+    sections: list[tuple[str, dict[str, str]]] = [
+        (
+            "supervisord",
+            {
+                "nodaemon": "true",
+                "logfile": str(base / "supervisord.log"),
+                "pidfile": str(base / "supervisord.pid"),
+                "childlogdir": str(base / "logs"),
+            },
+        ),
+        ("inet_http_server", {"port": f"127.0.0.1:{port}"}),
+        (
+            "rpcinterface:supervisor",
+            {
+                "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface",
+            },
+        ),
+        ("supervisorctl", {"serverurl": f"http://127.0.0.1:{port}"}),
+    ]
+    for service, replica in _replicas(catalog):
+        sections.append(
+            (f"program:{replica.process}", _program(catalog, service, replica, home, python))
+        )
+    return "\n".join(_render(name, values) for name, values in sections)
+
+
+def write_supervisor_config(
+    catalog: Catalog, home: Path, python: str = sys.executable, port: int | None = None
+) -> Path:
+    """Write ``supervisor_config`` to ``home/demo/supervisord.conf`` and return its path.
+
+    Creates ``logs/`` and ``markers/`` beside it; rewriting an existing config is harmless.
+    """
+    base = demo_dir(home)
+    (base / "logs").mkdir(parents=True, exist_ok=True)
+    (base / "markers").mkdir(parents=True, exist_ok=True)
+    path = base / "supervisord.conf"
+    path.write_text(supervisor_config(catalog, home, python, port), encoding="utf-8")
+    return path
+
+
+def replica_command(
+    catalog: Catalog, service: Service, replica: Replica, home: Path, python: str = sys.executable
+) -> list[str]:
+    """The argv that runs ``replica``, with every replica of every dependency as ``--depends``."""
+    port = urlsplit(str(replica.url)).port
+    if port is None:
+        raise ValueError(f"replica {replica.name}: url {replica.url} must name a port")
+    argv = [
+        python,
+        "-m",
+        "demo.services",
+        "--service",
+        service.name,
+        "--replica",
+        replica.name,
+        "--port",
+        str(port),
+    ]
+    for dep_name in service.depends_on:
+        dep = catalog.service(dep_name)
+        for dep_replica in dep.replicas if dep is not None else ():
+            argv += ["--depends", f"{dep_name}={str(dep_replica.url).rstrip('/')}"]
+    return [*argv, "--fail-marker", str(marker_path(home, replica.name))]
+
+
+def _replicas(catalog: Catalog) -> Iterator[tuple[Service, Replica]]:
+    for service in catalog.services:
+        for replica in service.replicas:
+            if replica.process is not None:
+                yield service, replica
+
+
+def _program(
+    catalog: Catalog, service: Service, replica: Replica, home: Path, python: str
+) -> dict[str, str]:
+    logs = demo_dir(home) / "logs"
+    return {
+        "command": shlex.join(replica_command(catalog, service, replica, home, python)),
+        "directory": str(REPO_ROOT),  # so that `python -m demo.services` finds the package
+        "autostart": "true",
+        "autorestart": "false",  # drc restarts, and records why
+        "startsecs": "0",
+        "startretries": "0",
+        "stopsignal": "TERM",
+        "stopwaitsecs": "2",  # then SIGKILL: a hung replica must not hold up a failover
+        "stopasgroup": "true",
+        "killasgroup": "true",
+        "environment": 'PYTHONUNBUFFERED="1"',
+        "stdout_logfile": str(logs / f"{replica.name}.out.log"),
+        "stderr_logfile": str(logs / f"{replica.name}.err.log"),
+    }
+
+
+def _render(name: str, values: dict[str, str]) -> str:
+    # supervisord expands %(name)s in its values, so a literal % must be doubled.
+    lines = [f"[{name}]"] + [f"{key}={value.replace('%', '%%')}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"

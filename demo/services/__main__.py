@@ -1,0 +1,86 @@
+"""Run one replica of one demo service: ``python -m demo.services --service NAME ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from demo.services import market_data, order_gateway, risk_engine
+from demo.services.app import ReplicaConfig, create_app
+
+EXIT_FAIL_MARKER = 3
+
+SERVICES: dict[str, Callable[[web.Application], None]] = {
+    "market-data": market_data.add_routes,
+    "risk-engine": risk_engine.add_routes,
+    "order-gateway": order_gateway.add_routes,
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line of one replica."""
+    parser = argparse.ArgumentParser(prog="python -m demo.services", description=__doc__)
+    parser.add_argument("--service", required=True, choices=sorted(SERVICES))
+    parser.add_argument("--replica", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument(
+        "--depends",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="a dependency's base URL; repeat the flag for each URL, tried in order",
+    )
+    parser.add_argument(
+        "--fail-marker",
+        type=Path,
+        metavar="PATH",
+        help="exit with status 3 at start while this file exists (a replica that always crashes)",
+    )
+    return parser.parse_args(argv)
+
+
+def parse_depends(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``["risk-engine=http://h:1", ...]`` → ``{"risk-engine": ("http://h:1",)}``, order kept."""
+    depends: dict[str, tuple[str, ...]] = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not name or not url:
+            raise SystemExit(f"--depends expects NAME=URL, not {value!r}")
+        depends[name] = (*depends.get(name, ()), url.rstrip("/"))
+    return depends
+
+
+def build_app(service: str, replica: str, depends: dict[str, tuple[str, ...]]) -> web.Application:
+    """The aiohttp application of one replica of ``service``."""
+    app = create_app(ReplicaConfig(service, replica, depends))
+    SERVICES[service](app)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve one replica until SIGTERM/SIGINT."""
+    args = parse_args(argv)
+    if args.fail_marker is not None and args.fail_marker.exists():
+        print(
+            f"{args.replica}: fail marker {args.fail_marker} exists; exiting with status "
+            f"{EXIT_FAIL_MARKER} (simulated crash on start)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_FAIL_MARKER)
+    app = build_app(args.service, args.replica, parse_depends(args.depends))
+    print(
+        f"{args.service}/{args.replica} listening on http://{args.host}:{args.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    # No access log: probes hit every replica several times a second.
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

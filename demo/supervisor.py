@@ -1,0 +1,112 @@
+"""Start and stop the supervisord that runs the demo's replicas."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+
+def supervisord_executable() -> str:
+    """The ``supervisord`` installed next to this Python (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "supervisord"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("supervisord")
+    if found is None:
+        raise FileNotFoundError("supervisord is not installed (pip install supervisor)")
+    return found
+
+
+def start_supervisord(
+    config: Path, supervisor_url: str, timeout: float = 30
+) -> subprocess.Popen[bytes]:
+    """Start ``supervisord -c config`` and wait until it and every autostart program run.
+
+    supervisord's own output goes to ``supervisord.out`` beside the config. Raises
+    RuntimeError (after stopping supervisord) if it exits, a program fails to start, or
+    ``timeout`` passes; the message carries the reason.
+    """
+    out = config.parent / "supervisord.out"
+    with out.open("wb") as sink:  # this run only, so an error quotes its own cause
+        proc = subprocess.Popen(
+            [supervisord_executable(), "-c", str(config)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        _wait_running(proc, supervisor_url, timeout, out)
+    except BaseException:
+        stop_supervisord(proc)
+        raise
+    return proc
+
+
+def stop_supervisord(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM supervisord (which stops its programs), wait, and SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _wait_running(
+    proc: subprocess.Popen[bytes], supervisor_url: str, timeout: float, out: Path
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"supervisord exited with status {proc.returncode}: {_tail(out)}")
+        try:
+            last = _not_ready_reason(xmlrpc.client.ServerProxy(supervisor_url), proc.pid)
+        except (OSError, xmlrpc.client.Error) as exc:
+            last = f"XML-RPC at {supervisor_url}: {exc}"
+        if not last:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"supervisord not ready after {timeout}s: {last}")
+
+
+def _not_ready_reason(server: Any, pid: int) -> str:
+    """Empty when supervisord and every autostart program are RUNNING; else why not.
+
+    Raises RuntimeError when an autostart program already ended: waiting will not help.
+    """
+    # Another supervisord may hold the port (ours then exits with "already listening"):
+    # never take its answers, or its programs, for ours.
+    other = server.supervisor.getPID()
+    if other != pid:
+        return f"the supervisord answering is pid {other}, not ours ({pid})"
+    state = server.supervisor.getState()["statename"]
+    if state != "RUNNING":
+        return f"supervisord is {state}"
+    autostart = {c["name"] for c in server.supervisor.getAllConfigInfo() if c["autostart"]}
+    waiting = []
+    for info in server.supervisor.getAllProcessInfo():
+        if info["name"] not in autostart or info["statename"] == "RUNNING":
+            continue
+        if info["statename"] in ("EXITED", "FATAL", "STOPPED") and info["start"]:
+            raise RuntimeError(
+                f"program {info['name']} is {info['statename']} "
+                f"(exit status {info['exitstatus']}, {info['description']})"
+            )
+        waiting.append(f"{info['name']} {info['statename']}")
+    return "waiting for " + ", ".join(waiting) if waiting else ""
+
+
+def _tail(path: Path, lines: int = 10) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"

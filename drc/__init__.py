@@ -1,0 +1,1 @@
+"""Shared kernel of drc: settings, names, errors, runtime types and the pure detector."""

@@ -1,0 +1,1 @@
+"""The service catalog and (later) runbook models, validated by pydantic."""

@@ -1,0 +1,164 @@
+"""The service catalog: services, replicas, regions, redundancy, probes, checks, thresholds.
+
+Every model forbids unknown keys, so a typo in the YAML is an error and never silently dropped.
+Cross-references (duplicates, dependencies, the primary) are checked by ``cross_check`` so that
+each problem can be reported with its own location.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class StrictModel(BaseModel):
+    """Base of every catalog model: immutable and strict about keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Redundancy(StrEnum):
+    """How a service's replicas share the work."""
+
+    ACTIVE_ACTIVE = "active-active"
+    ACTIVE_STANDBY = "active-standby"
+    SINGLE = "single"
+
+
+class ProbeSettings(StrictModel):
+    """How often and how patiently drc probes each replica."""
+
+    interval_ms: int = Field(1000, ge=100, le=5000, description="Heartbeat period (≤ 5 s).")
+    timeout_ms: int = Field(500, ge=10, description="Per-probe timeout; at most the interval.")
+    failure_threshold: int = Field(3, ge=1, description="Consecutive misses before failed.")
+    recovery_threshold: int = Field(2, ge=1, description="Consecutive passes before healthy.")
+    health_every: int = Field(
+        5, ge=1, description="Run /health and the replica's checks every N heartbeats."
+    )
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> ProbeSettings:
+        if self.timeout_ms > self.interval_ms:
+            raise ValueError(
+                f"timeout_ms ({self.timeout_ms}) must not exceed interval_ms ({self.interval_ms})"
+            )
+        return self
+
+
+class Thresholds(StrictModel):
+    """When a replica that answers is still not well."""
+
+    latency_degraded_ms: float | None = Field(
+        None, gt=0, description="Heartbeat latency above this marks the replica degraded."
+    )
+    flap_window_s: float = Field(300, gt=0, description="Window for counting transitions.")
+    flap_max_transitions: int = Field(
+        6, ge=2, description="Transitions in the window that make a replica flapping."
+    )
+
+
+class RestartPolicy(StrictModel):
+    """Self-healing by restart, and when to stop trying."""
+
+    enabled: bool = True
+    health_timeout_s: float = Field(60, gt=0, description="Time for a restarted replica to pass.")
+    crash_loop_max: int = Field(3, ge=1, description="Restarts allowed within the window.")
+    crash_loop_window_s: float = Field(300, gt=0)
+
+
+class HttpCheck(StrictModel):
+    """GET a URL and expect a status code."""
+
+    type: Literal["http"]
+    url: HttpUrl
+    expect_status: int = Field(200, ge=100, le=599)
+    timeout_ms: int = Field(1000, ge=10)
+
+
+class TcpCheck(StrictModel):
+    """Open a TCP connection."""
+
+    type: Literal["tcp"]
+    host: str
+    port: int = Field(ge=1, le=65535)
+    timeout_ms: int = Field(1000, ge=10)
+
+
+class RedisCheck(StrictModel):
+    """PING a Redis server and read its role; optionally require a role."""
+
+    type: Literal["redis"]
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    expect_role: Literal["master", "slave"] | None = None
+    timeout_ms: int = Field(1000, ge=10)
+
+
+class PostgresCheck(StrictModel):
+    """Run ``SELECT 1`` on a PostgreSQL database."""
+
+    type: Literal["postgres"]
+    dsn: str = Field(min_length=1, description="libpq connection string or URL.")
+    timeout_ms: int = Field(2000, ge=10)
+
+
+Check = Annotated[HttpCheck | TcpCheck | RedisCheck | PostgresCheck, Field(discriminator="type")]
+
+
+class Replica(StrictModel):
+    """One running copy of a service."""
+
+    name: Name
+    region: Name
+    url: HttpUrl = Field(description="Base URL; heartbeat and health paths are appended.")
+    heartbeat_path: str = "/health/heartbeat"
+    health_path: str = "/health"
+    process: str | None = Field(
+        None, min_length=1, description="Process-control program name; none means no restart."
+    )
+    checks: tuple[Check, ...] = ()
+
+    def endpoint(self, path: str) -> str:
+        """The replica's base URL joined with ``path``."""
+        return str(self.url).rstrip("/") + path
+
+
+class Service(StrictModel):
+    """A service, its replicas and how drc watches and repairs it."""
+
+    name: Name
+    group: str = "default"
+    depends_on: tuple[str, ...] = ()
+    redundancy: Redundancy = Redundancy.SINGLE
+    primary: str | None = Field(None, description="The active replica of an active/standby pair.")
+    replicas: tuple[Replica, ...] = Field(min_length=1)
+    probe: ProbeSettings = ProbeSettings()
+    thresholds: Thresholds = Thresholds()
+    restart: RestartPolicy = RestartPolicy()
+
+    def replica(self, name: str) -> Replica | None:
+        """The replica called ``name``, or None."""
+        return next((r for r in self.replicas if r.name == name), None)
+
+
+class ProcessControl(StrictModel):
+    """Where drc reaches process control."""
+
+    supervisor_url: HttpUrl = HttpUrl("http://127.0.0.1:9001/RPC2")
+
+
+class Catalog(StrictModel):
+    """The whole redundancy model drc watches."""
+
+    version: Literal[1] = 1
+    process_control: ProcessControl = ProcessControl()
+    services: tuple[Service, ...] = Field(min_length=1)
+
+    def service(self, name: str) -> Service | None:
+        """The service called ``name``, or None."""
+        return next((s for s in self.services if s.name == name), None)

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: free ports, polling, real servers started for one test run."""

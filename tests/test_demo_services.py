@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from demo.platform import supervisor_config
+from runbooks.loader import load_catalog
+from tests.support.net import assert_eventually
+from tests.support.supervisor import Platform, running_platform
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def platform(tmp_path: Path):
+    with running_platform(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def http():
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+async def test_heartbeat_and_health_of_every_replica(platform: Platform, http: httpx.AsyncClient):
+    for service in platform.catalog.services:
+        for replica in service.replicas:
+            beat = await http.get(replica.endpoint("/health/heartbeat"))
+            assert beat.status_code == 200
+            body = beat.json()
+            assert body["service"] == service.name
+            assert body["replica"] == replica.name
+            assert body["pid"] > 0 and body["uptime_s"] >= 0
+
+            health = await http.get(replica.endpoint("/health"))
+            assert health.status_code == 200, health.text
+            assert health.json()["status"] == "ok"
+            deps = health.json()["dependencies"]
+            expected = {
+                str(r.url).rstrip("/")
+                for dep in service.depends_on
+                for r in platform.catalog.service(dep).replicas  # type: ignore[union-attr]
+            }
+            assert set(deps) == expected
+            assert set(deps.values()) <= {"ok"}
+
+
+async def test_health_names_a_dead_dependency(platform: Platform, http: httpx.AsyncClient):
+    from activities.process_control import SupervisorController
+
+    await SupervisorController(http).stop(platform.supervisor_url, "re-a")
+
+    health = await http.get(platform.url("og-a", "/health"))
+    assert health.status_code == 503
+    body = health.json()
+    assert body["status"] == "failing"
+    assert set(body["failed"]) == {"risk-engine"}
+    re_url = platform.url("re-a")
+    assert "connection refused" in body["dependencies"][re_url]
+    assert "risk-engine" in body["error"] and "connection refused" in body["error"]
+
+
+async def test_one_dead_replica_of_an_active_active_dependency_is_reported_but_ok(
+    platform: Platform, http: httpx.AsyncClient
+):
+    from activities.process_control import SupervisorController
+
+    await SupervisorController(http).stop(platform.supervisor_url, "md-a")
+
+    health = await http.get(platform.url("re-a", "/health"))
+    assert health.status_code == 200
+    deps = health.json()["dependencies"]
+    assert deps[platform.url("md-a")] == "connection refused"
+    assert deps[platform.url("md-b")] == "ok"
+    # ...and the gateway still trades, through md-b.
+    placed = await http.post(
+        platform.url("og-a", "/orders"), json={"symbol": "ACME", "side": "buy", "qty": 1}
+    )
+    assert placed.status_code == 201, placed.text
+
+
+async def test_order_round_trip_through_real_dependencies(
+    platform: Platform, http: httpx.AsyncClient
+):
+    placed = await http.post(
+        platform.url("og-a", "/orders"), json={"symbol": "acme", "side": "buy", "qty": 100}
+    )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+
+    fetched = await http.get(platform.url("og-a", f"/orders/{order_id}"))
+    assert fetched.status_code == 200
+    order = fetched.json()
+    assert order["symbol"] == "ACME" and order["side"] == "buy" and order["qty"] == 100
+    assert order["price"] > 0 and order["gateway"] == "og-a"
+
+    missing = await http.get(platform.url("og-a", "/orders/no-such-order"))
+    assert missing.status_code == 404
+
+
+async def test_gateway_rejects_bad_and_risky_orders(platform: Platform, http: httpx.AsyncClient):
+    bad = await http.post(
+        platform.url("og-a", "/orders"), json={"symbol": "ACME", "side": "hold", "qty": 1}
+    )
+    assert bad.status_code == 400 and "side" in bad.json()["error"]
+    risky = await http.post(
+        platform.url("og-a", "/orders"), json={"symbol": "ACME", "side": "sell", "qty": 1_000_000}
+    )
+    assert risky.status_code == 422
+    assert "limit" in risky.json()["reason"]
+
+
+async def test_gateway_answers_503_naming_a_dead_dependency(
+    platform: Platform, http: httpx.AsyncClient
+):
+    from activities.process_control import SupervisorController
+
+    await SupervisorController(http).stop(platform.supervisor_url, "re-a")
+    placed = await http.post(
+        platform.url("og-b", "/orders"), json={"symbol": "ACME", "side": "buy", "qty": 1}
+    )
+    assert placed.status_code == 503
+    assert placed.json()["dependency"] == "risk-engine"
+
+
+async def test_quotes_move_and_stay_crossed_correctly(platform: Platform, http: httpx.AsyncClient):
+    async def quote() -> dict[str, float]:
+        resp = await http.get(platform.url("md-a", "/quotes/ACME"))
+        assert resp.status_code == 200
+        return resp.json()
+
+    first = await quote()
+    assert 0 < first["bid"] < first["ask"]
+
+    async def moved() -> None:
+        assert (await quote())["mid"] != first["mid"]
+
+    await assert_eventually(moved, timeout=5)
+    assert (await http.get(platform.url("md-a", "/quotes/not a symbol"))).status_code == 404
+
+
+def test_demo_config_never_lets_supervisord_restart_on_its_own(tmp_path: Path):
+    catalog = load_catalog(REPO / "demo" / "catalog.yaml")
+    config = supervisor_config(catalog, tmp_path)
+    programs = config.split("[program:")[1:]
+    assert len(programs) == sum(len(s.replicas) for s in catalog.services) == 5
+    for program in programs:
+        assert "\nautorestart=false\n" in program
+        assert "\nstartretries=0\n" in program
+    assert "port=127.0.0.1:18001" in config
+    assert f"--fail-marker {tmp_path}/demo/markers/og-a" in config
+    assert "--depends risk-engine=http://127.0.0.1:18111" in config
+
+
+def test_config_port_override(tmp_path: Path):
+    catalog = load_catalog(REPO / "demo" / "catalog.yaml")
+    config = supervisor_config(catalog, tmp_path, python="/opt/py", port=19999)
+    assert "port=127.0.0.1:19999" in config and "serverurl=http://127.0.0.1:19999" in config
+    assert "command=/opt/py -m demo.services --service market-data" in config

@@ -1,0 +1,1 @@
+"""drc's processes: the worker, the dev stack and the ``drc`` command line."""

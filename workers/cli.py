@@ -1,0 +1,187 @@
+"""The ``drc`` command line: validate, up, worker, status, restart, pause, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from drc.errors import CatalogError, DrcError, UnknownServiceError
+from drc.model import PauseRequest, RestartRequest
+from drc.names import monitor_id
+from drc.settings import Settings
+from runbooks.catalog import Catalog
+from runbooks.loader import load_catalog
+from workers.connect import connect
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
+)
+
+CatalogOption = Annotated[
+    Path | None, typer.Option("--catalog", "-c", help="Catalog YAML (default: $DRC_CATALOG).")
+]
+
+
+def _settings(catalog: Path | None = None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"catalog": catalog}) if catalog else settings
+
+
+def _load(settings: Settings) -> Catalog:
+    try:
+        return load_catalog(settings.catalog)
+    except CatalogError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def validate(path: Annotated[Path | None, typer.Argument(help="Catalog to check.")] = None) -> None:
+    """Check a catalog; print every error with its location and exit non-zero on any."""
+    settings = _settings(path)
+    catalog = _load(settings)
+    replicas = sum(len(s.replicas) for s in catalog.services)
+    typer.echo(f"{settings.catalog}: ok ({len(catalog.services)} services, {replicas} replicas)")
+
+
+@app.command()
+def worker(catalog: CatalogOption = None) -> None:
+    """Run a drc worker alone against any Temporal server ($DRC_TEMPORAL_ADDRESS)."""
+    from workers.worker import serve
+
+    settings = _settings(catalog)
+    serve(settings, _load(settings))
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: temporalio 1.35 was seen to crash there
+
+
+@app.command()
+def up(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also run the demo trading platform.")
+    ] = False,
+    catalog: CatalogOption = None,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+) -> None:
+    """Run the dev stack in the foreground: Temporal, (demo), worker. Ctrl-C stops it all."""
+    from workers.stack import run_stack
+
+    settings = _settings(catalog)
+    catalog_model = _load(settings)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    code = run_stack(settings, catalog_model, demo=demo, ui_port=ui_port)
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Stable JSON (see README).")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Every service and replica with its state, latency and last error."""
+    from workers.status import read_status, status_json, status_table
+
+    settings = _settings(catalog)
+    catalog_model = _load(settings)
+
+    async def main() -> None:
+        client = await connect(settings)
+        entries = await read_status(client, catalog_model)
+        if as_json:
+            typer.echo(json.dumps(status_json(entries), indent=2))
+        else:
+            typer.echo(status_table(entries))
+
+    _run(main())
+
+
+@app.command()
+def restart(
+    service: str,
+    replica: str,
+    reason: Annotated[str, typer.Option(help="Why; recorded with the restart.")] = "manual restart",
+    catalog: CatalogOption = None,
+) -> None:
+    """Restart a replica now (clears a crash loop); the same update the Web UI and CLI send."""
+    request = RestartRequest(replica=replica, reason=reason, operator=_operator())
+    _update(catalog, service, "request_restart", request)
+
+
+@app.command()
+def pause(
+    service: str,
+    reason: Annotated[str, typer.Option(help="Why; recorded.")] = "maintenance",
+    catalog: CatalogOption = None,
+) -> None:
+    """Stop watching and repairing a service until resumed."""
+    _update(catalog, service, "pause", PauseRequest(reason=reason, operator=_operator()))
+
+
+@app.command()
+def resume(
+    service: str,
+    reason: Annotated[str, typer.Option(help="Why; recorded.")] = "maintenance over",
+    catalog: CatalogOption = None,
+) -> None:
+    """Watch and repair a paused service again."""
+    _update(catalog, service, "resume", PauseRequest(reason=reason, operator=_operator()))
+
+
+def _operator() -> str:
+    return os.environ.get("DRC_OPERATOR") or getpass.getuser()
+
+
+def _update(catalog: Path | None, service: str, name: str, arg: Any) -> None:
+    settings = _settings(catalog)
+    catalog_model = _load(settings)
+
+    async def main() -> None:
+        if catalog_model.service(service) is None:
+            known = ", ".join(s.name for s in catalog_model.services)
+            raise UnknownServiceError(f"unknown service {service!r} (known: {known})")
+        client = await connect(settings)
+        handle = client.get_workflow_handle(monitor_id(service))
+        answer = await handle.execute_update(name, arg, result_type=str)
+        typer.echo(answer)
+
+    _run(main())
+
+
+def _run(coro: Any) -> None:
+    """Run a client coroutine and exit with its verdict, skipping interpreter teardown.
+
+    temporalio 1.35 on CPython 3.11 was seen to crash while finalizing after a client was used;
+    leaving through ``os._exit`` keeps that crash from replacing our exit code.
+    """
+    code = 0
+    try:
+        asyncio.run(coro)
+    except WorkflowUpdateFailedError as exc:
+        cause = getattr(exc.cause, "message", None) or str(exc.cause)
+        typer.echo(f"refused: {cause}", err=True)
+        code = 1
+    except (DrcError, RPCError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main() -> None:
+    """Entry point of the ``drc`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
