@@ -136,6 +136,11 @@ class Service(StrictModel):
     depends_on: tuple[str, ...] = ()
     redundancy: Redundancy = Redundancy.SINGLE
     primary: str | None = Field(None, description="The active replica of an active/standby pair.")
+    frontend: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+        description="host:port of the traffic manager's front end that clients use.",
+    )
     replicas: tuple[Replica, ...] = Field(min_length=1)
     probe: ProbeSettings = ProbeSettings()
     thresholds: Thresholds = Thresholds()

@@ -1,0 +1,290 @@
+"""Traffic management: put a replica in or out of rotation, read where traffic may go.
+
+``TrafficManager`` is the backend interface; ``HAProxyRuntime`` drives HAProxy through its
+runtime API (the ``stats socket``, which must be ``level admin`` for ``set server``).
+``TrafficActivities`` exposes both operations to workflows. Setting a state is idempotent,
+so Temporal may retry ``set_traffic`` safely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from drc.errors import DrcError
+
+
+class TrafficState(StrEnum):
+    """A server's administrative state, as HAProxy's ``set server ... state`` names it."""
+
+    READY = "ready"
+    """In rotation."""
+    DRAIN = "drain"
+    """No new clients (weight 0); existing connections and health checks continue."""
+    MAINT = "maint"
+    """Out of rotation: no traffic and no health checks."""
+
+
+class TrafficError(DrcError):
+    """The traffic manager refused an operation (unknown backend or server, no permission)."""
+
+
+class TrafficUnreachableError(TrafficError):
+    """The traffic manager could not be reached or did not answer in time; a retry may work."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server of one backend, as the traffic manager reports it."""
+
+    backend: str
+    server: str
+    admin: TrafficState
+    """What operators (drc) decided: ready, drain or maint."""
+    operational: str
+    """What health checks found: "up", "down", "starting" or "stopping"."""
+    address: str
+    """``host:port`` the traffic manager sends this server's traffic to."""
+
+    def __str__(self) -> str:
+        return f"{self.backend}/{self.server} {self.admin} ({self.operational}, {self.address})"
+
+
+class TrafficManager(ABC):
+    """A traffic-manager backend; ``set_state`` is idempotent and safe to retry."""
+
+    @abstractmethod
+    async def set_state(self, backend: str, server: str, state: TrafficState) -> ServerState:
+        """Put ``backend/server`` in ``state`` and return the state read back afterwards.
+
+        Idempotent: setting the state a server already has is a success. Raises
+        ``TrafficError`` naming the backend or server when either does not exist.
+        """
+
+    @abstractmethod
+    async def servers(self, backend: str | None = None) -> list[ServerState]:
+        """Every server of ``backend``, or of every backend when it is None."""
+
+
+# HAProxy's server admin flags (include/haproxy/server-t.h, enum srv_admin).
+_ADMF_FMAINT = 0x01  # forced into maintenance (``set server ... state maint``)
+_ADMF_IMAINT = 0x02  # inherited maintenance from a tracked server
+_ADMF_CMAINT = 0x04  # ``disabled`` in the configuration
+_ADMF_FDRAIN = 0x08  # forced into drain (``set server ... state drain``)
+_ADMF_IDRAIN = 0x10  # inherited drain from a tracked server
+_ADMF_RMAINT = 0x20  # down because its address did not resolve
+_ADMF_MAINT = _ADMF_FMAINT | _ADMF_IMAINT | _ADMF_CMAINT | _ADMF_RMAINT
+_ADMF_DRAIN = _ADMF_FDRAIN | _ADMF_IDRAIN
+
+# HAProxy's server operational states (enum srv_state).
+_OP_STATES = {0: "down", 1: "starting", 2: "up", 3: "stopping"}
+
+# What HAProxy accepts in proxy and server names; anything else could smuggle a second
+# command into the line (``;`` separates commands, a newline ends one).
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def admin_state(flags: int) -> TrafficState:
+    """Map ``srv_admin_state`` bit flags to a state: any maintenance bit wins over drain."""
+    if flags & _ADMF_MAINT:
+        return TrafficState.MAINT
+    if flags & _ADMF_DRAIN:
+        return TrafficState.DRAIN
+    return TrafficState.READY
+
+
+def operational_state(code: int) -> str:
+    """Map ``srv_op_state`` to "down", "starting", "up" or "stopping"."""
+    return _OP_STATES.get(code, f"unknown({code})")
+
+
+def parse_servers_state(text: str) -> list[ServerState]:
+    """Parse the answer to ``show servers state``, locating columns by the header's names.
+
+    The answer is a format-version line, a ``# name name ...`` header, then one row per
+    server. Raises ``TrafficError`` when the answer is not in that shape.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    header_at = next((i for i, line in enumerate(lines) if line.startswith("#")), None)
+    if header_at is None:
+        raise TrafficError(f"HAProxy's servers state has no header line: {text.strip()!r}")
+    columns = lines[header_at].lstrip("#").split()
+    needed = ("be_name", "srv_name", "srv_addr", "srv_op_state", "srv_admin_state", "srv_port")
+    missing = [name for name in needed if name not in columns]
+    if missing:
+        raise TrafficError(f"HAProxy's servers state lacks columns {missing}")
+    result = []
+    for line in lines[header_at + 1 :]:
+        row = dict(zip(columns, line.split(), strict=False))
+        try:
+            result.append(
+                ServerState(
+                    backend=row["be_name"],
+                    server=row["srv_name"],
+                    admin=admin_state(int(row["srv_admin_state"])),
+                    operational=operational_state(int(row["srv_op_state"])),
+                    address=f"{row['srv_addr']}:{row['srv_port']}",
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise TrafficError(f"unreadable servers state row {line!r}: {exc}") from None
+    return result
+
+
+class HAProxyRuntime(TrafficManager):
+    """HAProxy's runtime API on a UNIX socket: one command per connection, read to EOF."""
+
+    def __init__(self, socket_path: Path | str, timeout_s: float = 5.0) -> None:
+        """Talk to the stats socket at ``socket_path``; ``timeout_s`` bounds one command."""
+        self.socket_path = Path(socket_path)
+        self._timeout_s = timeout_s
+
+    async def set_state(self, backend: str, server: str, state: TrafficState) -> ServerState:
+        """``set server <backend>/<server> state <state>``, then read the server back.
+
+        Idempotent: HAProxy accepts setting the state a server already has, so a retry after
+        a lost answer succeeds. Leaving maintenance for ready or drain clears the forced
+        maintenance; a state inherited from a tracked server stays and shows in the result.
+        Raises ``TrafficError`` naming the backend or server when HAProxy does not know it.
+        """
+        _check_name("backend", backend)
+        _check_name("server", server)
+        command = f"set server {backend}/{server} state {TrafficState(state).value}"
+        answer = await self.command(command)
+        if answer.strip():  # success is an empty answer; anything else is HAProxy refusing
+            raise TrafficError(_refusal(answer, backend, server, command))
+        found = [s for s in await self.servers(backend) if s.server == server]
+        if not found:
+            raise TrafficError(f"HAProxy has no server {server!r} in backend {backend!r}")
+        return found[0]
+
+    async def servers(self, backend: str | None = None) -> list[ServerState]:
+        """``show servers state [<backend>]``; raises ``TrafficError`` for an unknown backend."""
+        command = "show servers state"
+        if backend is not None:
+            _check_name("backend", backend)
+            command += f" {backend}"
+        answer = await self.command(command)
+        if not answer.lstrip().startswith(("1", "#")):  # the format version, or the header
+            raise TrafficError(_refusal(answer, backend, None, command))
+        return parse_servers_state(answer)
+
+    async def command(self, command: str) -> str:
+        """Send one runtime-API command and return HAProxy's whole answer.
+
+        Raises ``TrafficUnreachableError`` when the socket cannot be reached or the answer
+        does not arrive within the timeout.
+        """
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
+                try:
+                    writer.write(command.encode() + b"\n")
+                    await writer.drain()
+                    # Without "prompt", HAProxy answers one command and closes the connection.
+                    answer = await reader.read()
+                finally:
+                    writer.close()
+        except TimeoutError:
+            raise TrafficUnreachableError(
+                f"HAProxy at {self.socket_path} did not answer {command!r} "
+                f"within {self._timeout_s}s"
+            ) from None
+        except OSError as exc:
+            raise TrafficUnreachableError(
+                f"HAProxy at {self.socket_path} unreachable for {command!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return answer.decode(errors="replace")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise TrafficError(f"invalid HAProxy {kind} name {name!r}")
+
+
+def _refusal(answer: str, backend: str | None, server: str | None, command: str) -> str:
+    """A sentence naming what HAProxy did not know, or quoting what it said."""
+    said = " ".join(answer.split())
+    if said.startswith("No such server") and server is not None:
+        return f"HAProxy has no server {server!r} in backend {backend!r} ({said})"
+    if said.startswith(("No such backend", "Can't find backend")):
+        return f"HAProxy has no backend {backend!r} ({said})"
+    return f"HAProxy refused {command!r}: {said}"
+
+
+@dataclass(frozen=True)
+class SetTrafficInput:
+    """Which server to put in which state."""
+
+    backend: str
+    server: str
+    state: TrafficState
+
+
+@dataclass(frozen=True)
+class ReadTrafficInput:
+    """Which backend to read; None reads every backend."""
+
+    backend: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerStateResult:
+    """One server's state as the traffic manager reported it (mirrors ``ServerState``)."""
+
+    backend: str
+    server: str
+    admin: TrafficState
+    operational: str
+    address: str
+
+    @classmethod
+    def of(cls, state: ServerState) -> ServerStateResult:
+        """The result carrying ``state``."""
+        return cls(state.backend, state.server, state.admin, state.operational, state.address)
+
+
+class TrafficActivities:
+    """The traffic activities; built once per worker around one traffic manager."""
+
+    def __init__(self, manager: TrafficManager) -> None:
+        self._manager = manager
+
+    @activity.defn(name="set_traffic")
+    async def set_traffic(self, inp: SetTrafficInput) -> ServerStateResult:
+        """Put a server in a state and return the state read back; idempotent.
+
+        Fails with non-retryable ApplicationError type "TrafficError" when the backend or
+        server is unknown (or HAProxy refuses), and retryable type "TrafficUnreachable" when
+        the traffic manager cannot be reached.
+        """
+        try:
+            state = await self._manager.set_state(inp.backend, inp.server, inp.state)
+        except TrafficError as exc:
+            raise to_application_error(exc) from exc
+        activity.logger.info("set %s/%s %s: now %s", inp.backend, inp.server, inp.state, state)
+        return ServerStateResult.of(state)
+
+    @activity.defn(name="read_traffic")
+    async def read_traffic(self, inp: ReadTrafficInput) -> list[ServerStateResult]:
+        """Every server of a backend (or of all backends); read-only, so safe to retry."""
+        try:
+            states = await self._manager.servers(inp.backend)
+        except TrafficError as exc:
+            raise to_application_error(exc) from exc
+        return [ServerStateResult.of(s) for s in states]
+
+
+def to_application_error(exc: TrafficError) -> ApplicationError:
+    """The ``ApplicationError`` a traffic failure becomes at the activity boundary."""
+    if isinstance(exc, TrafficUnreachableError):
+        return ApplicationError(str(exc), type="TrafficUnreachable", non_retryable=False)
+    return ApplicationError(str(exc), type="TrafficError", non_retryable=True)
