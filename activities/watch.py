@@ -63,8 +63,10 @@ class _HealthPoller:
         return task.result()
 
     def cancel(self) -> None:
+        """Drop the probe in flight, if any: its answer would describe a replica now gone."""
         if self._task is not None:
             self._task.cancel()
+            self._task = None
 
 
 class WatchActivities:
@@ -122,7 +124,10 @@ class WatchActivities:
         now = self._clock()
         transitions = []
         for replica, beat in zip(service.replicas, beats, strict=True):
-            obs = Observation(heartbeat=beat, health=pollers[replica.name].take())
+            poller = pollers[replica.name]
+            if not beat.ok:
+                poller.cancel()  # a /health answer from a replica that misses beats is stale
+            obs = Observation(heartbeat=beat, health=poller.take())
             transition = detector.observe(replica.name, obs, now)
             if transition is not None:
                 activity.logger.info("transition: %s", transition.reason)

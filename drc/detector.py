@@ -50,6 +50,9 @@ class Detector:
             else:
                 track.consecutive_clean += 1
                 track.consecutive_degraded = 0
+        else:
+            # A miss is not a clean probe: recovery from degradation needs an unbroken run.
+            track.consecutive_clean = 0
         new = self._target_state(track)
         if new is track.state:
             self._expire_flapping(track, now)
@@ -134,13 +137,16 @@ class Detector:
 
 def _count(track: ReplicaTrack, obs: Observation) -> None:
     beat = obs.heartbeat
-    if obs.health is not None:
-        track.health_error = None if obs.health.ok else (obs.health.error or "unhealthy")
     if not beat.ok:
         track.consecutive_failures += 1
         track.consecutive_successes = 0
         track.last_error = beat.error or "heartbeat failed"
+        # A /health result from while the replica was not answering says nothing about the
+        # replica that comes back: forget it, so a recovery is judged on fresh checks.
+        track.health_error = None
         return
+    if obs.health is not None:
+        track.health_error = None if obs.health.ok else (obs.health.error or "unhealthy")
     track.consecutive_failures = 0
     track.consecutive_successes += 1
     track.latency_ms = beat.latency_ms

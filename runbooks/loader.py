@@ -41,14 +41,31 @@ _UniqueKeyLoader.add_constructor(
 def format_location(loc: Sequence[int | str]) -> str:
     """Turn a pydantic error location into ``services[2].replicas[0].url``."""
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _UNION_TAGS:
+        elif part in _UNION_TAGS and _is_check_branch(loc, i):
             continue  # the discriminated-union branch, not a key the user wrote
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def _is_check_branch(loc: Sequence[int | str], i: int) -> bool:
+    # Only ``checks[N].<tag>`` is a union branch; a user's own key called ``redis`` elsewhere
+    # (say, a typo on a replica) must keep its place in the location.
+    return i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] == "checks"
+
+
+def _is_tuple_echo(error: Any) -> bool:
+    # pydantic counts only the items that validated, so a one-replica service with a typo is
+    # also "too short" (and so is every tuple above it); that echo hides the real problem.
+    given, ctx = error.get("input"), error.get("ctx") or {}
+    return (
+        error["type"] == "too_short"
+        and isinstance(given, list | tuple)
+        and len(given) >= ctx.get("min_length", 0)
+    )
 
 
 def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
@@ -56,7 +73,11 @@ def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as exc:
-        issues = [CatalogIssue(format_location(e["loc"]), e["msg"]) for e in exc.errors()]
+        issues = [
+            CatalogIssue(format_location(e["loc"]), e["msg"])
+            for e in exc.errors()
+            if not _is_tuple_echo(e)
+        ]
         raise CatalogError(source, issues) from None
     issues = cross_check(catalog)
     if issues:

@@ -154,7 +154,7 @@ class ServiceMonitorWorkflow:
         self._s.tracks = result.tracks
         for transition in result.transitions:
             self._s.last_transition = transition
-            self._decide(transition.replica, "transition", transition.reason)
+            self._decide(transition.replica, "transition", transition.reason, at=transition.at)
             if transition.new is ReplicaState.FAILED:
                 await self._on_failed(transition.replica, transition.reason, transition.flapping)
             elif transition.new in (ReplicaState.HEALTHY, ReplicaState.DEGRADED):
@@ -270,9 +270,12 @@ class ServiceMonitorWorkflow:
         wait = min(d.at for d in self._due) - workflow.now().timestamp()
         return timedelta(seconds=max(wait, 0.001))
 
-    def _decide(self, replica: str | None, action: str, reason: str) -> None:
+    def _decide(
+        self, replica: str | None, action: str, reason: str, at: float | None = None
+    ) -> None:
+        """Record a decision; a transition keeps the detector's time, when it was seen."""
         workflow.logger.info("%s: %s", action, reason)
-        decision = Decision(workflow.now().timestamp(), replica, action, reason)
+        decision = Decision(at or workflow.now().timestamp(), replica, action, reason)
         self._s.decisions = [*self._s.decisions[-(MAX_DECISIONS - 1) :], decision]
 
     def _time_for_new_run(self) -> bool:

@@ -18,23 +18,34 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from drc.model import MonitorStatus
-from runbooks.catalog import Catalog, ProbeSettings, RestartPolicy
+from drc.settings import DEFAULT_CATALOG
+from runbooks.catalog import Catalog
+from runbooks.loader import load_catalog
 from tests.support.net import free_port
 from tests.support.supervisor import Platform, running_platform, small_catalog
 from workers.devstack import Child, spawn, start_temporal, wait_temporal_ready
 from workers.status import read_status
 
-FAST_PROBES = ProbeSettings(
-    interval_ms=250, timeout_ms=200, failure_threshold=3, recovery_threshold=2, health_every=4
-)
-RESTART = RestartPolicy(health_timeout_s=20, crash_loop_max=3, crash_loop_window_s=300)
 
+def demo_like_catalog(
+    restart: dict[str, Any] | None = None, thresholds: dict[str, Any] | None = None
+) -> Catalog:
+    """The demo topology on free ports, with the probe and restart settings of the demo catalog.
 
-def demo_like_catalog() -> Catalog:
-    """The demo topology on free ports, with the demo's probe and restart settings."""
+    ``restart`` and ``thresholds`` override fields of those sections: a benchmark that kills
+    the same replicas many times raises ``crash_loop_max`` and ``flap_max_transitions``.
+    """
+    demo = load_catalog(DEFAULT_CATALOG).services[0]
     catalog = small_catalog()
     services = tuple(
-        s.model_copy(update={"probe": FAST_PROBES, "restart": RESTART}) for s in catalog.services
+        s.model_copy(
+            update={
+                "probe": demo.probe,
+                "restart": demo.restart.model_copy(update=restart or {}),
+                "thresholds": demo.thresholds.model_copy(update=thresholds or {}),
+            }
+        )
+        for s in catalog.services
     )
     return catalog.model_copy(update={"services": services})
 
