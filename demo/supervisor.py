@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import sys
 import time
 import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-
-def supervisord_executable() -> str:
-    """The ``supervisord`` installed next to this Python (the venv's), else the one on PATH."""
-    beside = Path(sys.executable).parent / "supervisord"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("supervisord")
-    if found is None:
-        raise FileNotFoundError("supervisord is not installed (pip install supervisor)")
-    return found
+from drc.process import die_with_parent, venv_bin
 
 
 def start_supervisord(
@@ -35,7 +24,8 @@ def start_supervisord(
     out = config.parent / "supervisord.out"
     with out.open("wb") as sink:  # this run only, so an error quotes its own cause
         proc = subprocess.Popen(
-            [supervisord_executable(), "-c", str(config)],
+            [venv_bin("supervisord"), "-c", str(config)],
+            preexec_fn=die_with_parent,
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -44,3 +44,11 @@ class ProcessControlError(DrcError):
 
 class ProcessExitedError(ProcessControlError):
     """The process exited during or right after its start: retrying the same start won't help."""
+
+
+class RunbookError(DrcError):
+    """A runbook cannot be loaded or run as written; ``issues`` locates each problem found."""
+
+    def __init__(self, message: str, issues: list[CatalogIssue] | None = None) -> None:
+        self.issues = list(issues or [])
+        super().__init__(message)

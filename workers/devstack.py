@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +19,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from drc.names import SEARCH_ATTRIBUTES
-
-
-def venv_bin(name: str) -> str:
-    """A console script installed beside this interpreter, else one on PATH."""
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise FileNotFoundError(f"{name} is not installed (pip install -e . installs it)")
-    return found
+from drc.process import die_with_parent, venv_bin
 
 
 @dataclass
@@ -71,6 +59,7 @@ def spawn(name: str, argv: list[str], logs: Path, env: dict[str, str] | None = N
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv,
+            preexec_fn=die_with_parent,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

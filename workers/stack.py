@@ -37,6 +37,9 @@ def run_stack(settings: Settings, catalog: Catalog, demo: bool, ui_port: int) ->
     except KeyboardInterrupt:
         print("\ndrc up: stopping…", flush=True)
         return 0
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(f"drc up: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         stack.stop()
         print("drc up: stopped", flush=True)

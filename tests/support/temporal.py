@@ -11,7 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from workers.devstack import venv_bin
+from drc.process import venv_bin
 
 
 async def start_time_skipping() -> WorkflowEnvironment:
