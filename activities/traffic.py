@@ -73,6 +73,22 @@ class TrafficManager(ABC):
         """Every server of ``backend``, or of every backend when it is None."""
 
 
+class UnconfiguredTrafficManager(TrafficManager):
+    """Stands in where the catalog names no traffic manager: every call fails, saying why."""
+
+    def __init__(self, reason: str) -> None:
+        """Refuse every call with ``reason``."""
+        self._reason = reason
+
+    async def set_state(self, backend: str, server: str, state: TrafficState) -> ServerState:
+        """Refuse: there is no traffic manager to set ``backend/server`` in."""
+        raise TrafficError(f"cannot set {backend}/{server} to {state.value}: {self._reason}")
+
+    async def servers(self, backend: str | None = None) -> list[ServerState]:
+        """Refuse: there is no traffic manager to read."""
+        raise TrafficError(f"cannot read servers: {self._reason}")
+
+
 # HAProxy's server admin flags (include/haproxy/server-t.h, enum srv_admin).
 _ADMF_FMAINT = 0x01  # forced into maintenance (``set server ... state maint``)
 _ADMF_IMAINT = 0x02  # inherited maintenance from a tracked server

@@ -18,24 +18,11 @@ import time
 from pathlib import Path
 
 from demo.platform import demo_dir
+from drc.names import backend_name, frontend_name, server_name
+from drc.process import die_with_parent
 from runbooks.catalog import Catalog, Redundancy, Replica, Service
 
 _UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
-
-
-def backend_name(service_name: str) -> str:
-    """The HAProxy backend of a service: ``be_`` + its name (HAProxy accepts ``-``)."""
-    return f"be_{service_name}"
-
-
-def server_name(replica_name: str) -> str:
-    """The HAProxy server of a replica inside its service's backend: the replica's name."""
-    return replica_name
-
-
-def frontend_name(service_name: str) -> str:
-    """The HAProxy frontend of a service: ``fe_`` + its name."""
-    return f"fe_{service_name}"
 
 
 def haproxy_config_path(home: Path) -> Path:
@@ -151,6 +138,7 @@ def start_haproxy(config: Path, socket_path: Path, timeout: float = 10) -> subpr
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [haproxy_executable(), "-f", str(config), "-db"],
+            preexec_fn=die_with_parent,
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from runbooks.catalog import Catalog, Replica, Service
+from runbooks.catalog import Catalog, Redundancy, Replica, Service
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +80,7 @@ def write_supervisor_config(
     base = demo_dir(home)
     (base / "logs").mkdir(parents=True, exist_ok=True)
     (base / "markers").mkdir(parents=True, exist_ok=True)
+    (base / "roles").mkdir(parents=True, exist_ok=True)
     path = base / "supervisord.conf"
     path.write_text(supervisor_config(catalog, home, python, port), encoding="utf-8")
     return path
@@ -107,7 +108,18 @@ def replica_command(
         dep = catalog.service(dep_name)
         for dep_replica in dep.replicas if dep is not None else ():
             argv += ["--depends", f"{dep_name}={str(dep_replica.url).rstrip('/')}"]
-    return [*argv, "--fail-marker", str(marker_path(home, replica.name))]
+    standby = service.redundancy is Redundancy.ACTIVE_STANDBY and service.primary != replica.name
+    return [
+        *argv,
+        "--fail-marker",
+        str(marker_path(home, replica.name)),
+        "--role",
+        "standby" if standby else "primary",
+        "--role-file",
+        str(demo_dir(home) / "roles" / replica.name),
+        "--promote-fail-marker",
+        str(marker_path(home, f"{replica.name}.promote-fail")),
+    ]
 
 
 def _replicas(catalog: Catalog) -> Iterator[tuple[Service, Replica]]:

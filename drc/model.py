@@ -171,6 +171,7 @@ class ReplicaStatus:
     since: float
     restarts_in_window: int = 0
     note: str | None = None
+    traffic: str | None = None
 
 
 @dataclass
@@ -184,6 +185,9 @@ class MonitorStatus:
     replicas: list[ReplicaStatus]
     decisions: list[Decision]
     last_transition: Transition | None = None
+    primary: str | None = None
+    frontend: str | None = None
+    repairs_running: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -201,3 +205,21 @@ class PauseRequest:
 
     reason: str = ""
     operator: str = "operator"
+
+
+@dataclass(frozen=True)
+class FailoverRequest:
+    """An operator's request to fail an active/standby service over (to a chosen standby)."""
+
+    to: str | None = None
+    reason: str = "requested by an operator"
+    operator: str = "operator"
+
+
+@dataclass
+class RunningRunbook:
+    """A runbook the monitor started and waits on (by workflow id)."""
+
+    runbook: str
+    params: dict[str, str]
+    trigger: str

@@ -29,3 +29,24 @@ def monitor_id(service: str) -> str:
 def restart_id(service: str, replica: str) -> str:
     """Workflow id of a replica's restart: at most one runs at a time."""
     return f"{RESTART_PREFIX}{service}/{replica}"
+
+
+def runbook_id(runbook: str, service: str) -> str:
+    """``<runbook>/<service>``: one repair of a kind per service at a time (design notes §4)."""
+    return f"{runbook}/{service}"
+
+
+# HAProxy names: the config writer (demo/haproxy.py) and the runbooks both use these.
+def backend_name(service_name: str) -> str:
+    """The HAProxy backend of a service: ``be_`` + its name (HAProxy accepts ``-``)."""
+    return f"be_{service_name}"
+
+
+def server_name(replica_name: str) -> str:
+    """The HAProxy server of a replica inside its service's backend: the replica's name."""
+    return replica_name
+
+
+def frontend_name(service_name: str) -> str:
+    """The HAProxy frontend of a service: ``fe_`` + its name."""
+    return f"fe_{service_name}"

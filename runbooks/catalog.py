@@ -8,6 +8,7 @@ each problem can be reported with its own location.
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -69,6 +70,18 @@ class RestartPolicy(StrictModel):
     health_timeout_s: float = Field(60, gt=0, description="Time for a restarted replica to pass.")
     crash_loop_max: int = Field(3, ge=1, description="Restarts allowed within the window.")
     crash_loop_window_s: float = Field(300, gt=0)
+
+
+class FailoverPolicy(StrictModel):
+    """How an active/standby service replaces a failed primary (design notes §5)."""
+
+    enabled: bool = True
+    first: Literal["failover", "restart"] = Field(
+        "failover",
+        description="On a failed primary: fail over at once, or restart it first and fail over "
+        "only if the restart fails or crash-loops.",
+    )
+    reprotect: bool = Field(True, description="Bring the old primary back as the new standby.")
 
 
 class HttpCheck(StrictModel):
@@ -145,6 +158,7 @@ class Service(StrictModel):
     probe: ProbeSettings = ProbeSettings()
     thresholds: Thresholds = Thresholds()
     restart: RestartPolicy = RestartPolicy()
+    failover: FailoverPolicy = FailoverPolicy()
 
     def replica(self, name: str) -> Replica | None:
         """The replica called ``name``, or None."""
@@ -157,11 +171,29 @@ class ProcessControl(StrictModel):
     supervisor_url: HttpUrl = HttpUrl("http://127.0.0.1:9001/RPC2")
 
 
+class TrafficControl(StrictModel):
+    """Where drc reaches the traffic manager (HAProxy's runtime API)."""
+
+    haproxy_socket: str | None = Field(
+        None, description="Path of HAProxy's admin socket; a relative path is under DRC_HOME."
+    )
+
+    def socket_path(self, home: Path) -> Path | None:
+        """The admin socket's path, a relative one taken under ``home``; None if unset."""
+        if self.haproxy_socket is None:
+            return None
+        return home / self.haproxy_socket
+
+
 class Catalog(StrictModel):
     """The whole redundancy model drc watches."""
 
     version: Literal[1] = 1
     process_control: ProcessControl = ProcessControl()
+    traffic_control: TrafficControl = TrafficControl()
+    allowed_commands: tuple[str, ...] = Field(
+        (), description="Executables a runbook's `command` step may run (argv[0], exact)."
+    )
     services: tuple[Service, ...] = Field(min_length=1)
 
     def service(self, name: str) -> Service | None:

@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from drc.errors import CatalogIssue, RunbookError
+from drc.names import backend_name
 from runbooks.actions import ACTIONS, ActionSpec
 from runbooks.catalog import NAME_PATTERN, Service, StrictModel
 
@@ -177,8 +178,7 @@ def context_values(service: Service, supervisor_url: str) -> dict[str, str]:
     """The placeholders the engine fills for every runbook run against ``service``."""
     values = {
         "service": service.name,
-        # Must equal demo.haproxy.backend_name, which writes the HAProxy config (tested).
-        "backend": f"be_{service.name}",
+        "backend": backend_name(service.name),
         "supervisor_url": supervisor_url,
     }
     if service.frontend is not None:

@@ -54,7 +54,10 @@ def assert_reports_bad_catalog(result: subprocess.CompletedProcess[str], path: P
 def test_validate_accepts_the_demo_catalog() -> None:
     result = drc("validate", str(DEFAULT_CATALOG))
     assert result.returncode == 0, result
-    assert result.stdout == f"{DEFAULT_CATALOG}: ok (3 services, 5 replicas)\n"
+    assert result.stdout == (
+        f"{DEFAULT_CATALOG}: ok (3 services, 5 replicas)\n"
+        "runbooks: ok (drain, failover, reprotect)\n"
+    )
 
 
 def test_validate_without_a_path_checks_the_default_catalog() -> None:

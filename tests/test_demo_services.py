@@ -120,7 +120,7 @@ async def test_gateway_answers_503_naming_a_dead_dependency(
 
     await SupervisorController(http).stop(platform.supervisor_url, "re-a")
     placed = await http.post(
-        platform.url("og-b", "/orders"), json={"symbol": "ACME", "side": "buy", "qty": 1}
+        platform.url("og-a", "/orders"), json={"symbol": "ACME", "side": "buy", "qty": 1}
     )
     assert placed.status_code == 503
     assert placed.json()["dependency"] == "risk-engine"
@@ -160,3 +160,47 @@ def test_config_port_override(tmp_path: Path):
     config = supervisor_config(catalog, tmp_path, python="/opt/py", port=19999)
     assert "port=127.0.0.1:19999" in config and "serverurl=http://127.0.0.1:19999" in config
     assert "command=/opt/py -m demo.services --service market-data" in config
+
+
+async def test_only_the_primary_accepts_orders_and_roles_move_by_promote_and_demote(
+    platform: Platform, http: httpx.AsyncClient
+):
+    order = {"symbol": "ACME", "side": "buy", "qty": 1}
+    refused = await http.post(platform.url("og-b", "/orders"), json=order)
+    assert refused.status_code == 503 and refused.json()["error"] == "standby: not accepting orders"
+    promoted = await http.post(platform.url("og-b", "/admin/promote"))
+    assert promoted.json() == {"role": "primary", "previous": "standby"}
+    assert (await http.post(platform.url("og-b", "/orders"), json=order)).status_code == 201
+    beat = await http.get(platform.url("og-b", "/health/heartbeat"))
+    assert beat.json()["role"] == "primary"
+    demoted = await http.post(platform.url("og-a", "/admin/demote"))
+    assert demoted.json() == {"role": "standby", "previous": "primary"}
+    assert (await http.post(platform.url("og-a", "/orders"), json=order)).status_code == 503
+
+
+async def test_a_promoted_role_survives_a_restart(platform: Platform, http: httpx.AsyncClient):
+    from activities.process_control import SupervisorController
+
+    await http.post(platform.url("og-b", "/admin/promote"))
+    control = SupervisorController(http)
+    await control.stop(platform.supervisor_url, "og-b")
+    await control.start(platform.supervisor_url, "og-b")
+
+    async def primary() -> None:
+        try:
+            beat = await http.get(platform.url("og-b", "/health/heartbeat"))
+        except httpx.ConnectError as exc:
+            raise AssertionError("og-b is not listening yet") from exc
+        assert beat.json()["role"] == "primary"
+
+    await assert_eventually(primary, timeout=10)
+
+
+async def test_promotion_fails_while_the_promote_fail_marker_exists(
+    platform: Platform, http: httpx.AsyncClient
+):
+    platform.marker("og-b.promote-fail").touch()
+    refused = await http.post(platform.url("og-b", "/admin/promote"))
+    assert refused.status_code == 500 and "promotion refused" in refused.json()["error"]
+    beat = await http.get(platform.url("og-b", "/health/heartbeat"))
+    assert beat.json()["role"] == "standby"

@@ -61,20 +61,20 @@ async def test_one_monitor_per_service_filterable_and_not_duplicated_by_a_restar
 
 
 async def test_kill_9_is_detected_and_restarted(drc: DrcStack) -> None:
-    old = drc.pid("og-a")
+    old = drc.pid("og-b")
     os.kill(old, signal.SIGKILL)
 
     async def restarted_and_healthy() -> None:
-        replica = await drc.replica_status("order-gateway", "og-a")
+        replica = await drc.replica_status("order-gateway", "og-b")
         assert replica.state is ReplicaState.HEALTHY and replica.restarts_in_window == 1, replica
-        assert drc.pid("og-a") != old
+        assert drc.pid("og-b") != old
 
     await assert_eventually(restarted_and_healthy, timeout=60)
-    found = await _executions(drc, f'WorkflowId = "{restart_id("order-gateway", "og-a")}"')
-    assert found == [(restart_id("order-gateway", "og-a"), WorkflowExecutionStatus.COMPLETED)]
+    found = await _executions(drc, f'WorkflowId = "{restart_id("order-gateway", "og-b")}"')
+    assert found == [(restart_id("order-gateway", "og-b"), WorkflowExecutionStatus.COMPLETED)]
     decisions = (await drc.status())["order-gateway"].decisions
     assert any(
-        d.action == "restart" and "og-a missed 3 heartbeats in a row" in d.reason for d in decisions
+        d.action == "restart" and "og-b missed 3 heartbeats in a row" in d.reason for d in decisions
     ), decisions
 
 
@@ -115,13 +115,14 @@ async def test_replica_that_exits_after_every_start_ends_crash_looping(drc: DrcS
 
 
 async def test_worker_killed_during_a_restart_finishes_it_exactly_once(drc: DrcStack) -> None:
-    # Hold og-a's restart in its waiting-healthy step: its /health fails while re-a is down.
+    # Hold og-b's restart (the standby: a failed primary fails over instead) in its
+    # waiting-healthy step: its /health fails while re-a is down.
     await _cli(drc, "pause", "risk-engine", "--reason", "test holds re-a down")
     drc.supervisor().stopProcess("re-a", True)
-    old = drc.pid("og-a")
+    old = drc.pid("og-b")
     os.kill(old, signal.SIGKILL)
     handle = drc.client.get_workflow_handle(
-        restart_id("order-gateway", "og-a"), result_type=RestartResult
+        restart_id("order-gateway", "og-b"), result_type=RestartResult
     )
 
     async def waiting_healthy() -> None:
@@ -137,16 +138,16 @@ async def test_worker_killed_during_a_restart_finishes_it_exactly_once(drc: DrcS
     drc.start_worker()
     result = await handle.result()
     assert result.ok, result
-    runs = await _executions(drc, f'WorkflowId = "{restart_id("order-gateway", "og-a")}"')
-    assert runs == [(restart_id("order-gateway", "og-a"), WorkflowExecutionStatus.COMPLETED)]
+    runs = await _executions(drc, f'WorkflowId = "{restart_id("order-gateway", "og-b")}"')
+    assert runs == [(restart_id("order-gateway", "og-b"), WorkflowExecutionStatus.COMPLETED)]
     starts = [
         e
         async for e in handle.fetch_history_events()
         if e.HasField("activity_task_scheduled_event_attributes")
         and e.activity_task_scheduled_event_attributes.activity_type.name == "start_process"
     ]
-    assert len(starts) == 1, "og-a was started once"
-    assert drc.pid("og-a") != old
+    assert len(starts) == 1, "og-b was started once"
+    assert drc.pid("og-b") != old
     await _cli(drc, "resume", "risk-engine")
 
 

@@ -15,12 +15,13 @@ import typer
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from drc.errors import CatalogError, DrcError, UnknownServiceError
-from drc.model import PauseRequest, RestartRequest
+from drc.errors import CatalogError, DrcError, RunbookError, UnknownServiceError
+from drc.model import FailoverRequest, PauseRequest, RestartRequest
 from drc.names import monitor_id
 from drc.settings import Settings
 from runbooks.catalog import Catalog
 from runbooks.loader import load_catalog
+from runbooks.runbook import load_builtin_runbooks
 from workers.connect import connect
 
 app = typer.Typer(
@@ -52,6 +53,12 @@ def validate(path: Annotated[Path | None, typer.Argument(help="Catalog to check.
     catalog = _load(settings)
     replicas = sum(len(s.replicas) for s in catalog.services)
     typer.echo(f"{settings.catalog}: ok ({len(catalog.services)} services, {replicas} replicas)")
+    try:
+        runbooks = load_builtin_runbooks()
+    except RunbookError as exc:
+        typer.echo(str(exc), err=True)  # names each runbook problem with its location
+        raise typer.Exit(2) from None
+    typer.echo(f"runbooks: ok ({', '.join(sorted(runbooks))})")
 
 
 @app.command()
@@ -96,7 +103,7 @@ def status(
 
     async def main() -> None:
         client = await connect(settings)
-        entries = await read_status(client, catalog_model)
+        entries = await read_status(client, catalog_model, settings.home)
         if as_json:
             typer.echo(json.dumps(status_json(entries), indent=2))
         else:
@@ -115,6 +122,20 @@ def restart(
     """Restart a replica now (clears a crash loop); the same update the Web UI and CLI send."""
     request = RestartRequest(replica=replica, reason=reason, operator=_operator())
     _update(catalog, service, "request_restart", request)
+
+
+@app.command()
+def failover(
+    service: str,
+    to: Annotated[str | None, typer.Option("--to", help="The standby to promote.")] = None,
+    reason: Annotated[
+        str, typer.Option(help="Why; recorded with the failover.")
+    ] = "manual failover",
+    catalog: CatalogOption = None,
+) -> None:
+    """Fail an active/standby service over; refused with a reason if no standby is healthy."""
+    request = FailoverRequest(to=to, reason=reason, operator=_operator())
+    _update(catalog, service, "failover", request)
 
 
 @app.command()

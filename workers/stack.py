@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from demo.haproxy import start_haproxy, write_haproxy_config
 from demo.platform import write_supervisor_config
 from demo.supervisor import start_supervisord
 from drc.settings import Settings
@@ -28,6 +29,8 @@ def run_stack(settings: Settings, catalog: Catalog, demo: bool, ui_port: int) ->
         )
         if demo:
             stack.add(_start_demo(catalog, home))
+            if (socket := catalog.traffic_control.socket_path(home)) is not None:
+                stack.add(_start_haproxy(catalog, home, socket))
         stack.add(_start_worker(settings, home, logs))
         _print_summary(settings, catalog, home, ui_port, demo)
         while (dead := stack.dead()) is None:
@@ -49,6 +52,11 @@ def _start_demo(catalog: Catalog, home: Path) -> Child:
     config = write_supervisor_config(catalog, home)
     proc = start_supervisord(config, str(catalog.process_control.supervisor_url))
     return Child("supervisord", proc, config.parent / "supervisord.out")
+
+
+def _start_haproxy(catalog: Catalog, home: Path, socket: Path) -> Child:
+    config = write_haproxy_config(catalog, home, socket)
+    return Child("haproxy", start_haproxy(config, socket), config.parent / "haproxy.out")
 
 
 def _start_worker(settings: Settings, home: Path, logs: Path) -> Child:
@@ -76,6 +84,11 @@ def _print_summary(
     ]
     if demo:
         lines.append(f"  supervisord     {catalog.process_control.supervisor_url}")
+        if (socket := catalog.traffic_control.socket_path(home)) is not None:
+            lines.append(f"  haproxy         admin socket {socket}")
+        for service in catalog.services:
+            if service.frontend:
+                lines.append(f"  {service.name:<15} front end http://{service.frontend}/")
         for service in catalog.services:
             for replica in service.replicas:
                 lines.append(f"  {service.name:<15} {replica.name:<6} {replica.url}")

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.traffic import HAProxyRuntime, TrafficError
 from activities.watch import progress_from_details
 from drc.detector import is_suspect
 from drc.model import MonitorStatus, ReplicaState, ReplicaStatus, ReplicaTrack
-from drc.names import monitor_id
+from drc.names import backend_name, monitor_id, server_name
 from runbooks.catalog import Catalog
 from workflows.monitor import ServiceMonitorWorkflow
 
 OVERLAY_STATES = {ReplicaState.RECOVERING, ReplicaState.CRASH_LOOPING}
 
 
-async def read_status(client: Client, catalog: Catalog) -> list[MonitorStatus | str]:
-    """One entry per catalog service: its status, or a sentence saying why there is none."""
+async def read_status(
+    client: Client, catalog: Catalog, home: Path | None = None
+) -> list[MonitorStatus | str]:
+    """One entry per catalog service: its status, or a sentence saying why there is none.
+
+    With ``home``, each replica's traffic state is read from HAProxy as well (if configured).
+    """
+    traffic = await _traffic(catalog, home)
     out: list[MonitorStatus | str] = []
     for service in catalog.services:
         handle = client.get_workflow_handle_for(
@@ -32,8 +40,21 @@ async def read_status(client: Client, catalog: Catalog) -> list[MonitorStatus | 
             out.append(f"{service.name}: no monitor answers ({exc.message})")
             continue
         _refresh(status, live)
+        for replica in status.replicas:
+            replica.traffic = traffic.get((backend_name(service.name), server_name(replica.name)))
         out.append(status)
     return out
+
+
+async def _traffic(catalog: Catalog, home: Path | None) -> dict[tuple[str, str], str]:
+    socket = catalog.traffic_control.socket_path(home) if home is not None else None
+    if socket is None:
+        return {}
+    try:
+        servers = await HAProxyRuntime(socket).servers()
+    except TrafficError:
+        return {}  # HAProxy down or absent: traffic is unknown, the rest still answers
+    return {(s.backend, s.server): s.admin.value for s in servers}
 
 
 async def _live_tracks(client: Client, workflow_id: str) -> dict[str, ReplicaTrack]:
@@ -70,6 +91,9 @@ def status_json(entries: list[MonitorStatus | str]) -> dict[str, Any]:
                 "name": entry.name,
                 "state": entry.state.value,
                 "redundancy": entry.redundancy,
+                "frontend": entry.frontend,
+                "primary": entry.primary,
+                "repairs_running": entry.repairs_running,
                 "paused": entry.paused,
                 "replicas": [{**asdict(r), "state": r.state.value} for r in entry.replicas],
                 "decisions": [asdict(d) for d in entry.decisions[-5:]],
@@ -80,31 +104,43 @@ def status_json(entries: list[MonitorStatus | str]) -> dict[str, Any]:
 
 def status_table(entries: list[MonitorStatus | str]) -> str:
     """A screen-wide table of services and replicas."""
-    rows = [
-        ("SERVICE", "STATE", "REPLICA", "REGION", "REPLICA STATE", "LATENCY", "FAILS", "LAST ERROR")
-    ]
+    head = (
+        "SERVICE",
+        "STATE",
+        "REPLICA",
+        "REGION",
+        "REPLICA STATE",
+        "TRAFFIC",
+        "LATENCY",
+        "FAILS",
+        "LAST ERROR",
+    )
+    rows = [head]
     for entry in entries:
         if isinstance(entry, str):
-            rows.append((entry, "", "", "", "", "", "", ""))
+            rows.append((entry, *[""] * (len(head) - 1)))
             continue
         for i, r in enumerate(entry.replicas):
             latency = "-" if r.latency_ms is None else f"{r.latency_ms:.1f} ms"
-            head = (entry.name, entry.state.value) if i == 0 else ("", "")
+            name = f"{r.name}*" if r.name == entry.primary else r.name
+            first = (entry.name, entry.state.value) if i == 0 else ("", "")
             rows.append(
                 (
-                    *head,
-                    r.name,
+                    *first,
+                    name,
                     r.region,
                     r.state.value,
+                    r.traffic or "-",
                     latency,
                     str(r.consecutive_failures),
                     _problem(r),
                 )
             )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    ]
+    return "\n".join([*lines, "(* = primary)"])
 
 
 def _problem(replica: ReplicaStatus) -> str:

@@ -6,22 +6,27 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
+from activities.actions import RunbookActivities
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessActivities, SupervisorController
 from activities.recovery import RecoveryActivities
+from activities.traffic import HAProxyRuntime, TrafficManager, UnconfiguredTrafficManager
 from activities.watch import WatchActivities
 from drc.names import SA_KIND, SA_SERVICE, monitor_id
 from drc.settings import Settings
 from runbooks.catalog import Catalog
+from runbooks.runbook import load_builtin_runbooks
 from workers.connect import connect
 from workflows.monitor import MonitorInput, ServiceMonitorWorkflow
 from workflows.restart import RestartReplicaWorkflow
+from workflows.runbook import RunbookWorkflow
 
 log = logging.getLogger("drc.worker")
 
@@ -35,26 +40,43 @@ def activity_slots(services: int) -> int:
 
 
 def build_worker(
-    client: Client, catalog: Catalog, task_queue: str, engine: ProbeEngine, http: httpx.AsyncClient
+    client: Client,
+    catalog: Catalog,
+    task_queue: str,
+    engine: ProbeEngine,
+    http: httpx.AsyncClient,
+    traffic: TrafficManager,
 ) -> Worker:
     """A worker with every drc workflow and activity, sized for the catalog."""
     controller = SupervisorController(http)
     watch = WatchActivities(engine)
     process = ProcessActivities(controller)
     recovery = RecoveryActivities(engine, controller)
+    actions = RunbookActivities(traffic, controller, engine, http)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ServiceMonitorWorkflow, RestartReplicaWorkflow],
+        workflows=[ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow],
         activities=[
             watch.watch_service,
             process.stop_process,
             process.start_process,
             recovery.check_recovered,
+            *actions.activities(),
         ],
         max_concurrent_activities=activity_slots(len(catalog.services)),
         graceful_shutdown_timeout=timedelta(seconds=2),
     )
+
+
+def traffic_manager(catalog: Catalog, home: Path) -> TrafficManager:
+    """HAProxy at the catalog's socket, or a manager that refuses with the reason."""
+    socket = catalog.traffic_control.socket_path(home.resolve())
+    if socket is None:
+        return UnconfiguredTrafficManager(
+            "no traffic manager configured (catalog traffic_control.haproxy_socket)"
+        )
+    return HAProxyRuntime(socket)
 
 
 async def ensure_monitors(
@@ -67,6 +89,7 @@ async def ensure_monitors(
     """
     handles = []
     supervisor_url = str(catalog.process_control.supervisor_url)
+    runbooks = load_builtin_runbooks()
     for service in catalog.services:
         attributes = (
             TypedSearchAttributes(
@@ -81,7 +104,11 @@ async def ensure_monitors(
         handle = await client.start_workflow(
             ServiceMonitorWorkflow.run,
             MonitorInput(
-                service=service, supervisor_url=supervisor_url, search_attributes=search_attributes
+                service=service,
+                supervisor_url=supervisor_url,
+                search_attributes=search_attributes,
+                runbooks=runbooks,
+                allowed_commands=list(catalog.allowed_commands),
             ),
             id=monitor_id(service.name),
             task_queue=task_queue,
@@ -99,7 +126,8 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
     """Run the worker until ``stop`` is set, then shut down cleanly."""
     client = await connect(settings)
     async with httpx.AsyncClient(timeout=10) as http, ProbeEngine() as engine:
-        worker = build_worker(client, catalog, settings.task_queue, engine, http)
+        traffic = traffic_manager(catalog, settings.home)
+        worker = build_worker(client, catalog, settings.task_queue, engine, http, traffic)
         async with worker:
             await ensure_monitors(client, catalog, settings.task_queue)
             log.info(

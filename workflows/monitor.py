@@ -13,7 +13,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ActivityHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -21,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from drc.detector import is_suspect, service_state
     from drc.model import (
         Decision,
+        FailoverRequest,
         MonitorStatus,
         PauseRequest,
         ReplicaRepair,
@@ -30,14 +36,18 @@ with workflow.unsafe.imports_passed_through():
         RestartInput,
         RestartRequest,
         RestartResult,
+        RunningRunbook,
         ServiceState,
         Transition,
         WatchInput,
         WatchResult,
     )
-    from drc.names import SA_INCIDENT, SA_KIND, SA_SERVICE, SA_SEVERITY, restart_id
-    from runbooks.catalog import Service
+    from drc.names import SA_INCIDENT, SA_KIND, SA_SERVICE, SA_SEVERITY, restart_id, runbook_id
+    from runbooks.catalog import Redundancy, Service
+    from runbooks.runbook import Runbook
+    from workflows.escalation import choose_standby
     from workflows.restart import RestartReplicaWorkflow
+    from workflows.runbook import RunbookInput, RunbookResult, RunbookWorkflow
 
 WATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 WATCH_RETRY = RetryPolicy(
@@ -61,6 +71,11 @@ class MonitorInput:
     watch_max_duration_s: float = 1800.0
     search_attributes: bool = True
     max_history: int = MAX_HISTORY_BEFORE_NEW_RUN
+    primary: str | None = None
+    runbooks: dict[str, Runbook] = field(default_factory=dict)
+    allowed_commands: list[str] = field(default_factory=list)
+    running: dict[str, RunningRunbook] = field(default_factory=dict)
+    failover_failures: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +94,8 @@ class ServiceMonitorWorkflow:
     def __init__(self, inp: MonitorInput) -> None:
         # State exists before run() starts: signal-with-start delivers `reconfigure` first.
         self._s = inp
+        if inp.primary is None:
+            inp.primary = inp.service.primary
         self._due: list[_Due] = []
         self._interrupt = False
         self._rescheduled = False  # a due item was added: recompute the wait's timeout
@@ -176,8 +193,13 @@ class ServiceMonitorWorkflow:
         repair = self._s.repairs[replica]
         policy = self._s.service.restart
         spec = self._s.service.replica(replica)
-        if repair.restarting or repair.crash_looping:
+        if repair.restarting or repair.crash_looping or self._owned_by_runbook(replica):
             return
+        if not flapping and self._fails_over_first(replica):
+            if await self._failover(f"{replica} failed: {why}", wanted=None):
+                return
+        if not flapping:
+            await self._drain(replica, why)
         if spec is None or spec.process is None:
             self._decide(replica, "no-action", f"{replica} has no process control: not restarting")
             return
@@ -200,8 +222,87 @@ class ServiceMonitorWorkflow:
                 f"{policy.crash_loop_window_s:g} s: crash-looping, not restarting again ({why})"
             )
             self._decide(replica, "crash-looping", repair.note)
+            if replica == self._s.primary and self._may_fail_over():
+                await self._failover(f"{replica} is crash-looping: {why}", wanted=None)
             return
         await self._start_restart(replica, f"{replica} failed: {why}", severity="high")
+
+    def _may_fail_over(self) -> bool:
+        """Failover is configured and did not fail within the crash-loop window."""
+        service = self._s.service
+        if service.redundancy is not Redundancy.ACTIVE_STANDBY or not service.failover.enabled:
+            return False
+        now = workflow.now().timestamp()
+        window = service.restart.crash_loop_window_s
+        self._s.failover_failures = [t for t in self._s.failover_failures if now - t < window]
+        return "failover" in self._s.runbooks and not self._s.failover_failures
+
+    def _fails_over_first(self, replica: str) -> bool:
+        first = self._s.service.failover.first == "failover"
+        return replica == self._s.primary and first and self._may_fail_over()
+
+    def _owned_by_runbook(self, replica: str) -> bool:
+        """A failover or re-protection is working on this replica: it must not be restarted."""
+        return any(
+            replica in r.params.values() and r.runbook in ("failover", "reprotect")
+            for r in self._s.running.values()
+        )
+
+    async def _failover(self, why: str, wanted: str | None, operator: bool = False) -> str | None:
+        """Start (or attach to) ``failover/<service>``; its id, or None when none is possible."""
+        running = runbook_id("failover", self._s.service.name)
+        if running in self._s.running:
+            return running
+        target, because = choose_standby(self._s.service, self._s.primary, self._s.tracks, wanted)
+        if target is None:
+            self._decide(self._s.primary, "no-failover", f"cannot fail over: {because} ({why})")
+            return None
+        old = self._s.primary or ""
+        trigger = f"failing over {self._s.service.name} from {old} to {target}: {why}; {because}"
+        params = {"from_replica": old, "to_replica": target}
+        severity = "operator" if operator else "critical"
+        return await self._start_runbook("failover", params, trigger, severity)
+
+    async def _drain(self, replica: str, why: str) -> None:
+        """Take a failed active-active replica out of rotation until it is healthy again."""
+        service = self._s.service
+        if service.redundancy is not Redundancy.ACTIVE_ACTIVE or service.frontend is None:
+            return
+        if "drain" not in self._s.runbooks:
+            return
+        trigger = f"draining {replica} of {service.name}: {replica} failed: {why}"
+        await self._start_runbook("drain", {"replica": replica}, trigger, "high")
+
+    async def _start_runbook(
+        self, name: str, params: dict[str, str], trigger: str, severity: str
+    ) -> str:
+        """Start runbook ``name`` as ``<name>/<service>``, or attach to the one running."""
+        wid = runbook_id(name, self._s.service.name)
+        if wid in self._s.running:
+            return wid
+        self._s.running[wid] = RunningRunbook(name, params, trigger)  # before any await
+        self._decide(params.get("replica") or params.get("to_replica"), name, trigger)
+        try:
+            child = await workflow.start_child_workflow(
+                RunbookWorkflow.run,
+                RunbookInput(
+                    runbook=self._s.runbooks[name],
+                    params=params,
+                    service=self._s.service,
+                    supervisor_url=self._s.supervisor_url,
+                    allowed_commands=list(self._s.allowed_commands),
+                    trigger=trigger,
+                    monitor_workflow_id=workflow.info().workflow_id,
+                ),
+                id=wid,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=self._attributes(name, params, severity),
+                static_summary=trigger[:200],
+            )
+        except WorkflowAlreadyStartedError:
+            return wid  # started by someone else: that run is the one repair of this kind
+        child.add_done_callback(lambda done: done.exception())
+        return wid
 
     async def _start_restart(self, replica: str, reason: str, severity: str) -> str:
         service = self._s.service
@@ -224,7 +325,7 @@ class ServiceMonitorWorkflow:
             ),
             id=wid,
             parent_close_policy=ParentClosePolicy.ABANDON,
-            search_attributes=self._restart_attributes(replica, severity),
+            search_attributes=self._attributes("restart", {"replica": replica}, severity),
             static_summary=reason[:200],
         )
         # The outcome arrives as the `restart_finished` signal, which survives continue-as-new;
@@ -232,14 +333,17 @@ class ServiceMonitorWorkflow:
         child.add_done_callback(lambda done: done.exception())
         return wid
 
-    def _restart_attributes(self, replica: str, severity: str) -> TypedSearchAttributes | None:
+    def _attributes(
+        self, kind: str, params: dict[str, str], severity: str
+    ) -> TypedSearchAttributes | None:
         if not self._s.search_attributes:
             return None
-        incident = f"{self._s.service.name}/{replica}/{int(workflow.now().timestamp())}"
+        subject = params.get("replica") or params.get("from_replica") or kind
+        incident = f"{self._s.service.name}/{subject}/{int(workflow.now().timestamp())}"
         return TypedSearchAttributes(
             [
                 SearchAttributePair(SA_SERVICE, self._s.service.name),
-                SearchAttributePair(SA_KIND, "restart"),
+                SearchAttributePair(SA_KIND, kind),
                 SearchAttributePair(SA_SEVERITY, severity),
                 SearchAttributePair(SA_INCIDENT, incident),
             ]
@@ -303,6 +407,33 @@ class ServiceMonitorWorkflow:
         self._rescheduled = True
 
     @workflow.signal
+    async def runbook_finished(self, result: RunbookResult) -> None:
+        """A runbook this monitor started ended: adopt a new primary, re-protect, or fall back."""
+        running = self._s.running.pop(runbook_id(result.runbook, self._s.service.name), None)
+        params = running.params if running is not None else {}
+        ok = result.outcome == "succeeded"
+        self._decide(
+            params.get("replica") or params.get("to_replica"),
+            f"{result.runbook}-{'done' if ok else result.outcome}",
+            result.reason,
+        )
+        if result.runbook != "failover":
+            return
+        old, new = params.get("from_replica"), params.get("to_replica")
+        if not ok or old is None or new is None:
+            self._s.failover_failures.append(workflow.now().timestamp())
+            if old is not None:  # fall back to restarting the primary
+                self._due.append(_Due(workflow.now().timestamp(), old))
+                self._rescheduled = True
+            return
+        self._s.primary = new
+        repair = self._s.repairs.setdefault(old, ReplicaRepair())
+        repair.crash_looping, repair.note = False, None
+        if self._s.service.failover.reprotect and "reprotect" in self._s.runbooks:
+            trigger = f"re-protecting {self._s.service.name}: {old} returns as the standby of {new}"
+            await self._start_runbook("reprotect", {"old_primary": old}, trigger, "high")
+
+    @workflow.signal
     def reconfigure(self, service: Service) -> None:
         """Take a changed catalog entry; the watch restarts with it (no-op when unchanged)."""
         if service != self._s.service:
@@ -332,6 +463,27 @@ class ServiceMonitorWorkflow:
             raise ValueError(f"{request.replica} has no process control configured")
 
     @workflow.update
+    async def failover(self, request: FailoverRequest) -> str:
+        """Fail over now, on an operator's word; attaches to a failover already running."""
+        why = f"{request.operator} asked: {request.reason}"
+        wid = await self._failover(why, wanted=request.to, operator=True)
+        if wid is None:  # the world changed between validation and now
+            raise ApplicationError(self._s.decisions[-1].reason, type="FailoverRefused")
+        return wid
+
+    @failover.validator
+    def _validate_failover(self, request: FailoverRequest) -> None:
+        if runbook_id("failover", self._s.service.name) in self._s.running:
+            return  # attaches to the running one
+        if "failover" not in self._s.runbooks:
+            raise ValueError(f"no failover runbook is loaded for {self._s.service.name}")
+        target, because = choose_standby(
+            self._s.service, self._s.primary, self._s.tracks, request.to
+        )
+        if target is None:
+            raise ValueError(f"cannot fail over {self._s.service.name}: {because}")
+
+    @workflow.update
     def pause(self, request: PauseRequest) -> str:
         """Stop watching and repairing until ``resume``."""
         if self._s.paused:
@@ -356,7 +508,8 @@ class ServiceMonitorWorkflow:
         service = self._s.service
         replicas = [self._replica_status(r.name) for r in service.replicas]
         states = {r.name: r.state for r in replicas}
-        state = ServiceState.PAUSED if self._s.paused else service_state(service, states)
+        current = service.model_copy(update={"primary": self._s.primary})
+        state = ServiceState.PAUSED if self._s.paused else service_state(current, states)
         return MonitorStatus(
             name=service.name,
             state=state,
@@ -365,6 +518,9 @@ class ServiceMonitorWorkflow:
             replicas=replicas,
             decisions=list(self._s.decisions),
             last_transition=self._s.last_transition,
+            primary=self._s.primary,
+            frontend=service.frontend,
+            repairs_running=sorted(self._s.running),
         )
 
     def _replica_status(self, name: str) -> ReplicaStatus:

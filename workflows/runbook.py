@@ -54,19 +54,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 StepStatus = Literal["succeeded", "failed", "compensated", "compensation_failed", "skipped"]
-Outcome = Literal["succeeded", "compensated", "failed_compensation"]
+Outcome = Literal["succeeded", "compensated", "failed_compensation", "rejected"]
 
 INVALID = "InvalidRunbook"
 COMPENSATED = "RunbookCompensated"
 COMPENSATION_FAILED = "RunbookCompensationFailed"
-
-
-def runbook_workflow_id(runbook: str, service: str) -> str:
-    """``<runbook>/<service>``: one repair per service and runbook at a time (design §4).
-
-    Belongs in ``drc.names`` with the other id formats; kept here until that file is free.
-    """
-    return f"{runbook}/{service}"
 
 
 @dataclass
@@ -80,6 +72,7 @@ class RunbookInput:
     allowed_commands: list[str] = field(default_factory=list)
     """argv[0] values the ``command`` action may run."""
     trigger: str = ""
+    monitor_workflow_id: str | None = None
 
 
 @dataclass
@@ -144,7 +137,24 @@ class RunbookWorkflow:
 
     @workflow.run
     async def run(self, inp: RunbookInput) -> RunbookResult:
-        """Validate, then run every step; see the module docstring for how it ends."""
+        """Validate, then run every step; see the module docstring for how it ends.
+
+        Whatever the end but cancellation, the monitor named in the input (if any) is sent
+        ``runbook_finished`` with the result: that signal reaches the monitor's current run,
+        so it survives the monitor's continue-as-new.
+        """
+        try:
+            result = await self._run(inp)
+        except ApplicationError as err:
+            failed = result_from_failure(err) or RunbookResult(
+                inp.runbook.name, "rejected", err.message, self._journal, inp.trigger
+            )
+            await _notify(inp, failed)
+            raise
+        await _notify(inp, result)
+        return result
+
+    async def _run(self, inp: RunbookInput) -> RunbookResult:
         plan = _plan(inp)  # raises InvalidRunbook before any activity runs
         self._journal = [StepRecord(p.step.name, p.step.action, "skipped") for p in plan]
         workflow.logger.info(
@@ -240,6 +250,12 @@ class RunbookWorkflow:
         failed = any(r.status == "compensation_failed" for r in self._journal)
         outcome: Outcome = "failed_compensation" if failed else "compensated"
         return RunbookResult(inp.runbook.name, outcome, reason, self._journal, inp.trigger)
+
+
+async def _notify(inp: RunbookInput, result: RunbookResult) -> None:
+    if inp.monitor_workflow_id:
+        monitor = workflow.get_external_workflow_handle(inp.monitor_workflow_id)
+        await monitor.signal("runbook_finished", result)
 
 
 def _plan(inp: RunbookInput) -> list[_Planned]:

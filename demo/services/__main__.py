@@ -11,6 +11,8 @@ from aiohttp import web
 
 from demo.services import market_data, order_gateway, risk_engine
 from demo.services.app import ReplicaConfig, create_app
+from demo.services.role import PRIMARY, STANDBY, Role
+from demo.services.role import add_routes as add_role_routes
 
 EXIT_FAIL_MARKER = 3
 
@@ -41,6 +43,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="PATH",
         help="exit with status 3 at start while this file exists (a replica that always crashes)",
     )
+    parser.add_argument(
+        "--role",
+        choices=[PRIMARY, STANDBY],
+        default=PRIMARY,
+        help="the role at first start (a --role-file, once written, wins)",
+    )
+    parser.add_argument(
+        "--role-file",
+        type=Path,
+        metavar="PATH",
+        help="where promotions and demotions persist the role",
+    )
+    parser.add_argument(
+        "--promote-fail-marker",
+        type=Path,
+        metavar="PATH",
+        help="refuse promotion (HTTP 500) while this file exists",
+    )
     return parser.parse_args(argv)
 
 
@@ -55,9 +75,12 @@ def parse_depends(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return depends
 
 
-def build_app(service: str, replica: str, depends: dict[str, tuple[str, ...]]) -> web.Application:
+def build_app(
+    service: str, replica: str, depends: dict[str, tuple[str, ...]], role: Role | None = None
+) -> web.Application:
     """The aiohttp application of one replica of ``service``."""
     app = create_app(ReplicaConfig(service, replica, depends))
+    add_role_routes(app, role or Role(PRIMARY))
     SERVICES[service](app)
     return app
 
@@ -72,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_FAIL_MARKER)
-    app = build_app(args.service, args.replica, parse_depends(args.depends))
+    role = Role.load(args.role, args.role_file, args.promote_fail_marker)
+    app = build_app(args.service, args.replica, parse_depends(args.depends), role)
     print(
         f"{args.service}/{args.replica} listening on http://{args.host}:{args.port}",
         file=sys.stderr,

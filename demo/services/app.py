@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from demo.services.role import ROLE
+
 HEALTH_TIMEOUT_S = 0.3
 """A dependency's heartbeat must answer within this, or ``/health`` counts it as down."""
 
@@ -75,6 +77,7 @@ async def heartbeat(request: web.Request) -> web.Response:
             "service": config.service,
             "replica": config.replica,
             "pid": os.getpid(),
+            "role": request.app[ROLE].current if ROLE in request.app else None,
             "uptime_s": round(time.monotonic() - request.app[STARTED], 3),
         }
     )

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from demo.services.app import CONFIG, DependencyUnavailable, call_dependency, read_json
 from demo.services.orders import InMemoryOrderStore, OrderStore, parse_order_request
+from demo.services.role import PRIMARY, ROLE
 
 STORE = web.AppKey("order_store", OrderStore)
 
@@ -21,7 +22,12 @@ def add_routes(app: web.Application, store: OrderStore | None = None) -> None:
 
 
 async def place_order(request: web.Request) -> web.Response:
-    """201 with the stored order; 400 bad request, 422 rejected by risk, 503 dependency down."""
+    """201 with the stored order; 400, 422 (risk), 503 (a dependency is down, or a standby).
+
+    Only the primary accepts orders: a standby answers 503 until it is promoted.
+    """
+    if request.app[ROLE].current != PRIMARY:
+        return web.json_response({"error": "standby: not accepting orders"}, status=503)
     try:
         order = parse_order_request(await read_json(request))
     except ValueError as exc:

@@ -4,11 +4,13 @@ demo services, and the drc worker as a separate process, all on free ports in a 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import xmlrpc.client
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,10 @@ import yaml
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from demo.haproxy import start_haproxy, stop_haproxy, write_haproxy_config
 from drc.model import MonitorStatus
 from drc.settings import DEFAULT_CATALOG
-from runbooks.catalog import Catalog
+from runbooks.catalog import Catalog, TrafficControl
 from runbooks.loader import load_catalog
 from tests.support.net import free_port
 from tests.support.supervisor import Platform, running_platform, small_catalog
@@ -35,19 +38,24 @@ def demo_like_catalog(
     ``restart`` and ``thresholds`` override fields of those sections: a benchmark that kills
     the same replicas many times raises ``crash_loop_max`` and ``flap_max_transitions``.
     """
-    demo = load_catalog(DEFAULT_CATALOG).services[0]
+    demo = load_catalog(DEFAULT_CATALOG)
+    settings = demo.services[0]
     catalog = small_catalog()
     services = tuple(
         s.model_copy(
             update={
-                "probe": demo.probe,
-                "restart": demo.restart.model_copy(update=restart or {}),
-                "thresholds": demo.thresholds.model_copy(update=thresholds or {}),
+                "probe": settings.probe,
+                "restart": settings.restart.model_copy(update=restart or {}),
+                "thresholds": settings.thresholds.model_copy(update=thresholds or {}),
+                "frontend": f"127.0.0.1:{free_port()}" if demo.service(s.name).frontend else None,
             }
         )
         for s in catalog.services
     )
-    return catalog.model_copy(update={"services": services})
+    # pytest's tmp_path can exceed the 107 bytes of a UNIX socket path: a short absolute one.
+    socket = Path(tempfile.mkdtemp(prefix="drc-hx-")) / "haproxy.sock"
+    traffic = TrafficControl(haproxy_socket=str(socket))
+    return catalog.model_copy(update={"services": services, "traffic_control": traffic})
 
 
 @dataclass
@@ -92,13 +100,23 @@ class DrcStack:
         return int(self.supervisor().getProcessInfo(replica)["pid"])
 
     async def status(self) -> dict[str, MonitorStatus]:
-        entries = await read_status(self.client, self.catalog)
+        entries = await read_status(self.client, self.catalog, self.home)
         assert all(isinstance(e, MonitorStatus) for e in entries), entries
         return {e.name: e for e in entries if isinstance(e, MonitorStatus)}
 
     async def replica_status(self, service: str, replica: str) -> Any:
         status = (await self.status())[service]
         return next(r for r in status.replicas if r.name == replica)
+
+
+@contextmanager
+def _running_haproxy(catalog: Catalog, home: Path, socket: Path) -> Iterator[None]:
+    proc = start_haproxy(write_haproxy_config(catalog, home, socket), socket)
+    try:
+        yield
+    finally:
+        stop_haproxy(proc)
+        shutil.rmtree(socket.parent, ignore_errors=True)
 
 
 @asynccontextmanager
@@ -114,7 +132,12 @@ async def running_drc(tmp_path: Path, catalog: Catalog | None = None) -> AsyncIt
         client = await Client.connect(address, data_converter=pydantic_data_converter)
         catalog_path = tmp_path / "catalog.yaml"
         catalog_path.write_text(yaml.safe_dump(catalog.model_dump(mode="json")))
-        with running_platform(tmp_path, catalog) as platform:
+        socket = catalog.traffic_control.socket_path(tmp_path)
+        assert socket is not None
+        with (
+            running_platform(tmp_path, catalog) as platform,
+            _running_haproxy(catalog, tmp_path, socket),
+        ):
             stack = DrcStack(tmp_path, address, client, platform, catalog_path)
             stack.start_worker()
             try:
