@@ -31,18 +31,21 @@ from tests.test_failover_e2e import OrderClient  # noqa: E402
 SERVICE = "order-gateway"
 
 
-async def settled(stack: DrcStack, done: int) -> str:
-    """Wait until the service is healthy with ``done`` re-protections behind it; the primary."""
+async def settled(stack: DrcStack, not_primary: str | None) -> str:
+    """Wait until the service is healthy, no repair runs, and ``not_primary`` (the replica
+    killed last) is no longer the primary; return the primary."""
     status = (await stack.status())[SERVICE]
-    reprotected = sum(d.action == "reprotect-done" for d in status.decisions)
-    assert status.state.value == "healthy" and reprotected >= done, status
+    assert status.state.value == "healthy" and not status.repairs_running, status
+    assert status.primary is not None and status.primary != not_primary, status.primary
+    assert all(r.state.value == "healthy" for r in status.replicas), status.replicas
     assert all(r.traffic in ("ready", "drain") for r in status.replicas), status.replicas
-    assert status.primary is not None
     return status.primary
 
 
-async def trial(stack: DrcStack, client: OrderClient, n: int) -> tuple[float, int]:
-    primary = await assert_eventually(lambda: settled(stack, n), timeout=90)
+async def trial(
+    stack: DrcStack, client: OrderClient, last_killed: str | None
+) -> tuple[str, float, int]:
+    primary = await assert_eventually(lambda: settled(stack, last_killed), timeout=90)
     await asyncio.sleep(0.5)
     start = len(client.results)
     killed = time.time()
@@ -55,7 +58,8 @@ async def trial(stack: DrcStack, client: OrderClient, n: int) -> tuple[float, in
         failed = sum(1 for t, status, _ in after if status != 201 and t <= ok[0])
         return ok[0] - killed, failed
 
-    return await assert_eventually(restored, timeout=60, interval=0.01)
+    took, failed = await assert_eventually(restored, timeout=60, interval=0.01)
+    return primary, took, failed
 
 
 async def main(trials: int) -> None:
@@ -70,8 +74,9 @@ async def main(trials: int) -> None:
         async with running_drc(Path(home), catalog) as stack:
             client = OrderClient(f"http://{service.frontend}/orders", interval=0.01)
             client_task = asyncio.create_task(client.run())
+            killed: str | None = None
             for n in range(trials):
-                took, failed = await trial(stack, client, n)
+                killed, took, failed = await trial(stack, client, killed)
                 times.append(took)
                 failures.append(failed)
                 print(
@@ -79,7 +84,7 @@ async def main(trials: int) -> None:
                     f"kill, {failed} failed requests",
                     flush=True,
                 )
-            await assert_eventually(lambda: settled(stack, trials), timeout=90)
+            await assert_eventually(lambda: settled(stack, killed), timeout=90)
             client.running = False
             await client_task
     figures = {

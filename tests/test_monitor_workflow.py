@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.actions import ActionInput, ActionResult
 from drc.model import (
+    FailoverRequest,
     PauseRequest,
     ProbeResult,
     ProcessInput,
@@ -28,10 +31,12 @@ from drc.model import (
     WatchResult,
 )
 from runbooks.loader import parse_catalog
+from runbooks.runbook import load_builtin_runbooks
 from tests.support.net import assert_eventually
 from tests.support.temporal import new_worker, start_time_skipping
 from workflows.monitor import MonitorInput, ServiceMonitorWorkflow
 from workflows.restart import RestartReplicaWorkflow
+from workflows.runbook import RunbookWorkflow
 
 SERVICE = parse_catalog(
     {
@@ -283,3 +288,87 @@ def _has_decision(handle: WorkflowHandle[ServiceMonitorWorkflow, None], action: 
         assert action in [d.action for d in status.decisions], [d.action for d in status.decisions]
 
     return check
+
+
+class FakeActions:
+    """Every runbook action as one dynamic activity that records what ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    @activity.defn(dynamic=True)
+    async def any_action(self, args: Sequence[RawValue]) -> ActionResult:
+        inp = activity.payload_converter().from_payload(args[0].payload, ActionInput)
+        words = " ".join(str(v) for v in inp.args.values())
+        self.ran.append(f"{inp.action} {words}".strip())
+        return ActionResult(inp.action, f"{inp.action} done")
+
+
+async def start_monitor_with_runbooks(
+    env: WorkflowEnvironment, task_queue: str
+) -> WorkflowHandle[ServiceMonitorWorkflow, None]:
+    return await start_monitor(env, task_queue, runbooks=load_builtin_runbooks())
+
+
+async def test_failed_primary_fails_over_then_reprotects_the_old_primary(
+    env: WorkflowEnvironment,
+) -> None:
+    world, actions = FakeWorld(), FakeActions()
+    worker = new_worker(
+        env.client,
+        [ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow],
+        [*world.activities(), actions.any_action],
+    )
+    async with worker:
+        handle = await start_monitor_with_runbooks(env, worker.task_queue)
+        await world.watch_results.put(failed("og-a"))
+
+        async def reprotected() -> None:
+            status = await handle.query(ServiceMonitorWorkflow.status)
+            assert "reprotect-done" in [d.action for d in status.decisions], status.decisions
+
+        await assert_eventually(reprotected)
+        status = await handle.query(ServiceMonitorWorkflow.status)
+        assert status.primary == "og-b"
+        failover = next(d for d in status.decisions if d.action == "failover")
+        assert failover.reason == (
+            "failing over order-gateway from og-a to og-b: og-a failed: og-a missed 3 heartbeats "
+            "in a row (last error: connection refused); og-b is the healthy standby"
+        )
+        assert actions.ran[:6] == [
+            "replica.healthy og-b",
+            "traffic.set og-b drain",
+            "traffic.set og-a maint",
+            "process.stop og-a",
+            "replica.promote og-b",
+            "traffic.set og-b ready",
+        ], actions.ran
+        assert world.calls["start"] == [], "a failed primary is failed over, not restarted"
+        await handle.terminate()
+
+
+async def test_failover_without_a_healthy_standby_is_refused_and_changes_nothing(
+    env: WorkflowEnvironment,
+) -> None:
+    world, actions = FakeWorld(), FakeActions()
+    world.exit_on_start.add("og-b")
+    worker = new_worker(
+        env.client,
+        [ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow],
+        [*world.activities(), actions.any_action],
+    )
+    async with worker:
+        handle = await start_monitor_with_runbooks(env, worker.task_queue)
+        await world.watch_results.put(failed("og-b"))
+        await assert_eventually(_has_decision(handle, "restart"))
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                ServiceMonitorWorkflow.failover, FailoverRequest(reason="drill")
+            )
+        assert "cannot fail over order-gateway: no healthy standby (og-b is failed)" in str(
+            refused.value.cause
+        )
+        assert actions.ran == []
+        status = await handle.query(ServiceMonitorWorkflow.status)
+        assert status.primary == "og-a"
+        await handle.terminate()

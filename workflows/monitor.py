@@ -241,6 +241,13 @@ class ServiceMonitorWorkflow:
         first = self._s.service.failover.first == "failover"
         return replica == self._s.primary and first and self._may_fail_over()
 
+    def _reprotecting(self) -> str | None:
+        """Why a failover must wait: the last one's old primary is still being re-protected."""
+        running = self._s.running.get(runbook_id("reprotect", self._s.service.name))
+        if running is None:
+            return None
+        return f"{running.params.get('old_primary')} is still being re-protected"
+
     def _owned_by_runbook(self, replica: str) -> bool:
         """A failover or re-protection is working on this replica: it must not be restarted."""
         return any(
@@ -253,6 +260,9 @@ class ServiceMonitorWorkflow:
         running = runbook_id("failover", self._s.service.name)
         if running in self._s.running:
             return running
+        if (busy := self._reprotecting()) is not None:
+            self._decide(self._s.primary, "no-failover", f"cannot fail over: {busy} ({why})")
+            return None
         target, because = choose_standby(self._s.service, self._s.primary, self._s.tracks, wanted)
         if target is None:
             self._decide(self._s.primary, "no-failover", f"cannot fail over: {because} ({why})")
@@ -477,6 +487,8 @@ class ServiceMonitorWorkflow:
             return  # attaches to the running one
         if "failover" not in self._s.runbooks:
             raise ValueError(f"no failover runbook is loaded for {self._s.service.name}")
+        if (busy := self._reprotecting()) is not None:
+            raise ValueError(f"cannot fail over {self._s.service.name}: {busy}")
         target, because = choose_standby(
             self._s.service, self._s.primary, self._s.tracks, request.to
         )

@@ -194,7 +194,7 @@ class RunbookWorkflow:
         self._in_guard = False
         if step.guard is not None and planned.guard is not None:
             self._in_guard = True
-            await self._call(step.guard.action, planned.guard, step, inp)
+            await self._call(step.guard.action, planned.guard, step, inp, kind="guard of ")
             self._in_guard = False
         result = await self._call(step.action, planned.args, step, inp)
         return result.summary
@@ -210,7 +210,9 @@ class RunbookWorkflow:
             assert planned.step.compensation is not None and planned.compensation is not None
             call = planned.step.compensation
             try:
-                result = await self._call(call.action, planned.compensation, planned.step, inp)
+                result = await self._call(
+                    call.action, planned.compensation, planned.step, inp, kind="undo "
+                )
             except ActivityError as err:
                 record.status = "compensation_failed"
                 record.compensation = f"{_describe(call.action, planned.compensation)}: {_why(err)}"
@@ -228,7 +230,7 @@ class RunbookWorkflow:
         return "; ".join(parts)
 
     async def _call(
-        self, action: str, args: dict[str, Any], step: Step, inp: RunbookInput
+        self, action: str, args: dict[str, Any], step: Step, inp: RunbookInput, kind: str = ""
     ) -> ActionResult:
         # The activity type comes from the registry, hence execute_activity by name.
         result: ActionResult = await workflow.execute_activity(
@@ -243,6 +245,8 @@ class RunbookWorkflow:
             result_type=ActionResult,
             start_to_close_timeout=timedelta(seconds=step.timeout_s),
             retry_policy=_retry(step.retry),
+            # Shown in the Web UI beside the activity: the saga reads step by step there.
+            summary=f"{kind}{step.name}: {_describe(action, args)}"[:200],
         )
         return result
 
