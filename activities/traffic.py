@@ -169,6 +169,7 @@ class HAProxyRuntime(TrafficManager):
         a lost answer succeeds. Leaving maintenance for ready or drain clears the forced
         maintenance; a state inherited from a tracked server stays and shows in the result.
         Raises ``TrafficError`` naming the backend or server when HAProxy does not know it.
+        ``maint`` also shuts down the server's open sessions, which is idempotent too.
         """
         _check_name("backend", backend)
         _check_name("server", server)
@@ -176,6 +177,10 @@ class HAProxyRuntime(TrafficManager):
         answer = await self.command(command)
         if answer.strip():  # success is an empty answer; anything else is HAProxy refusing
             raise TrafficError(_refusal(answer, backend, server, command))
+        if state is TrafficState.MAINT:
+            # A fence must also cut the connections already open (pooled TCP clients of a
+            # state store would otherwise keep writing to the fenced server).
+            await self.command(f"shutdown sessions server {backend}/{server}")
         found = [s for s in await self.servers(backend) if s.server == server]
         if not found:
             raise TrafficError(f"HAProxy has no server {server!r} in backend {backend!r}")

@@ -18,8 +18,13 @@ from temporalio import activity
 
 from activities.probes.engine import ProbeEngine
 from activities.probes.ticker import ticks
+from activities.state import StateReplicator
+from activities.state_actions import replica_endpoint
+from activities.sync_poller import SyncPoller
 from drc.detector import Detector, Observation
 from drc.model import ProbeResult, ReplicaTrack, Transition, WatchInput, WatchResult
+from drc.sync import SyncEvent, SyncStats
+from drc.sync import observe as observe_sync
 from runbooks.catalog import Replica, Service
 
 HEALTH_TIMEOUT_CAP_MS = 5000
@@ -30,6 +35,7 @@ class WatchProgress:
     """What a watch heartbeats: enough for a retry to resume, and for ``drc status`` to read."""
 
     tracks: dict[str, ReplicaTrack]
+    sync: dict[str, SyncStats] = field(default_factory=dict)
     ticks: int = 0
     skipped_ticks: int = 0
     max_lateness_ms: float = 0.0
@@ -72,8 +78,14 @@ class _HealthPoller:
 class WatchActivities:
     """Owns the worker's probe engine; one ``watch_service`` runs per monitored service."""
 
-    def __init__(self, engine: ProbeEngine, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: ProbeEngine,
+        state: StateReplicator | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
+        self._state = state
         self._clock = clock
 
     @activity.defn(name="watch_service")
@@ -84,34 +96,46 @@ class WatchActivities:
         heartbeat, so a retry neither loses nor double-counts a missed heartbeat.
         """
         details = activity.info().heartbeat_details
-        tracks = progress_from_details(details[0]).tracks if details else inp.tracks
+        resumed = progress_from_details(details[0]) if details else None
+        tracks = resumed.tracks if resumed else inp.tracks
+        sync = resumed.sync if resumed else inp.sync
         detector = Detector(inp.service, tracks, now=self._clock())
         pollers = self._pollers(inp.service)
+        syncers = self._sync_pollers(inp)
+        for name in syncers:
+            sync.setdefault(name, SyncStats(replica=name, primary=inp.primary or ""))
+        sync = {name: stats for name, stats in sync.items() if name in syncers}
         try:
-            return await self._loop(inp, detector, pollers)
+            return await self._loop(inp, detector, pollers, syncers, sync)
         finally:
-            for poller in pollers.values():
+            for poller in [*pollers.values(), *syncers.values()]:
                 poller.cancel()
 
     async def _loop(
-        self, inp: WatchInput, detector: Detector, pollers: dict[str, _HealthPoller]
+        self,
+        inp: WatchInput,
+        detector: Detector,
+        pollers: dict[str, _HealthPoller],
+        syncers: dict[str, SyncPoller],
+        sync: dict[str, SyncStats],
     ) -> WatchResult:
         service = inp.service
-        progress = WatchProgress(tracks=detector.tracks)
+        progress = WatchProgress(tracks=detector.tracks, sync=sync)
         started = time.monotonic()
         async for tick in ticks(service.probe.interval_ms / 1000):
             if progress.ticks % service.probe.health_every == 0:
-                for poller in pollers.values():
+                for poller in [*pollers.values(), *syncers.values()]:
                     poller.start()
             transitions = await self._probe_once(service, detector, pollers)
+            events = self._sync_once(service, syncers, sync)
             progress.ticks += 1
             progress.skipped_ticks += tick.skipped
             progress.max_lateness_ms = max(progress.max_lateness_ms, tick.lateness_s * 1000)
             if transitions:
                 progress.last_transitions = transitions
             activity.heartbeat(progress)
-            if transitions or time.monotonic() - started >= inp.max_duration_s:
-                return WatchResult(transitions=transitions, tracks=detector.tracks)
+            if transitions or events or time.monotonic() - started >= inp.max_duration_s:
+                return WatchResult(transitions, detector.tracks, events, sync)
         raise RuntimeError("the ticker ended")  # ticks() is infinite
 
     async def _probe_once(
@@ -133,6 +157,44 @@ class WatchActivities:
                 activity.logger.info("transition: %s", transition.reason)
                 transitions.append(transition)
         return transitions
+
+    def _sync_once(
+        self, service: Service, syncers: dict[str, SyncPoller], sync: dict[str, SyncStats]
+    ) -> list[SyncEvent]:
+        events = []
+        for name, syncer in syncers.items():
+            stats = sync[name]
+            if (check := syncer.take_check()) is not None:
+                stats.consistency = check
+            if (sample := syncer.take_lag()) is None:
+                continue
+            event = observe_sync(
+                stats,
+                sample.lag_ms,
+                sample.primary_offset,
+                sample.replica_offset,
+                sample.link_up,
+                sample.error,
+                service.thresholds.sync_lag_ms,
+                self._clock(),
+            )
+            if event is not None:
+                activity.logger.info("sync: %s", event.reason)
+                events.append(event)
+        return events
+
+    def _sync_pollers(self, inp: WatchInput) -> dict[str, SyncPoller]:
+        """One lag poller per standby of a replicated-state service whose primary is known."""
+        service = inp.service
+        if self._state is None or not service.stateful or inp.primary is None:
+            return {}
+        primary = replica_endpoint(service, inp.primary)
+        timeout_ms = min(service.probe.interval_ms * service.probe.health_every, 2000)
+        return {
+            r.name: SyncPoller(self._state, primary, replica_endpoint(service, r.name), timeout_ms)
+            for r in service.replicas
+            if r.name != inp.primary
+        }
 
     def _pollers(self, service: Service) -> dict[str, _HealthPoller]:
         budget = service.probe.interval_ms * service.probe.health_every

@@ -79,16 +79,29 @@ def write_haproxy_config(catalog: Catalog, home: Path, socket_path: Path | None 
     return path
 
 
+def _is_tcp(service: Service) -> bool:
+    return any(r.protocol == "redis" for r in service.replicas)
+
+
 def _frontend(service: Service, address: str) -> list[str]:
-    return [
-        f"frontend {frontend_name(service.name)}",
-        f"    bind {address}",
-        f"    default_backend {backend_name(service.name)}",
-    ]
+    lines = [f"frontend {frontend_name(service.name)}", f"    bind {address}"]
+    if _is_tcp(service):  # Redis: plain TCP; long client timeouts for pooled connections
+        lines += ["    mode tcp", "    timeout client 1h"]
+    return [*lines, f"    default_backend {backend_name(service.name)}"]
 
 
 def _backend(service: Service) -> list[str]:
     lines = [f"backend {backend_name(service.name)}", "    balance roundrobin"]
+    if _is_tcp(service):
+        # No role check here on purpose: HAProxy must not fail over the state store by itself;
+        # drc fences and promotes, and sets which server takes traffic.
+        lines += [
+            "    mode tcp",
+            "    timeout server 1h",
+            "    option tcp-check",
+            "    tcp-check send PING\\r\\n",
+            "    tcp-check expect string +PONG",
+        ]
     for replica in service.replicas:
         line = f"    server {server_name(replica.name)} {_address(replica)} "
         line += "check inter 200ms fall 2 rise 2"

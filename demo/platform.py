@@ -7,6 +7,7 @@ so supervisord must never do it behind drc's back.
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,7 @@ def write_supervisor_config(
     (base / "logs").mkdir(parents=True, exist_ok=True)
     (base / "markers").mkdir(parents=True, exist_ok=True)
     (base / "roles").mkdir(parents=True, exist_ok=True)
+    _write_redis_configs(catalog, home)
     path = base / "supervisord.conf"
     path.write_text(supervisor_config(catalog, home, python, port), encoding="utf-8")
     return path
@@ -89,7 +91,14 @@ def write_supervisor_config(
 def replica_command(
     catalog: Catalog, service: Service, replica: Replica, home: Path, python: str = sys.executable
 ) -> list[str]:
-    """The argv that runs ``replica``, with every replica of every dependency as ``--depends``."""
+    """The argv that runs ``replica``, with every replica of every dependency as ``--depends``.
+
+    A Redis replica runs ``redis-server`` on its own config file (see ``redis_config``); an
+    HTTP replica whose service depends on a Redis service keeps its orders there (``--redis``,
+    through the state store's front end when it has one).
+    """
+    if replica.protocol == "redis":
+        return [redis_server(), str(redis_config_path(home, replica.name))]
     port = urlsplit(str(replica.url)).port
     if port is None:
         raise ValueError(f"replica {replica.name}: url {replica.url} must name a port")
@@ -106,6 +115,9 @@ def replica_command(
     ]
     for dep_name in service.depends_on:
         dep = catalog.service(dep_name)
+        if dep is not None and any(r.protocol == "redis" for r in dep.replicas):
+            argv += ["--redis", _state_url(dep)]
+            continue
         for dep_replica in dep.replicas if dep is not None else ():
             argv += ["--depends", f"{dep_name}={str(dep_replica.url).rstrip('/')}"]
     standby = service.redundancy is Redundancy.ACTIVE_STANDBY and service.primary != replica.name
@@ -120,6 +132,61 @@ def replica_command(
         "--promote-fail-marker",
         str(marker_path(home, f"{replica.name}.promote-fail")),
     ]
+
+
+def redis_server() -> str:
+    """Debian's ``redis-server``."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
+    if found is None:
+        raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+    return found
+
+
+def redis_config_path(home: Path, replica: str) -> Path:
+    """Where a Redis replica's config lives; ``CONFIG REWRITE`` keeps its role there."""
+    return demo_dir(home) / "redis" / f"{replica}.conf"
+
+
+def redis_config(service: Service, replica: Replica, home: Path) -> str:
+    """A Redis config: its own port and dir, AOF on, and ``replicaof`` the primary if a standby.
+
+    drc's state runbooks change the role at run time and persist it with ``CONFIG REWRITE``,
+    so a restarted replica keeps the role drc gave it; this file only seeds the first start.
+    """
+    data = demo_dir(home) / "redis" / replica.name
+    lines = [
+        "bind 127.0.0.1",
+        f"port {replica.url.port}",
+        f'dir "{data}"',
+        "appendonly yes",
+        "appendfsync everysec",
+        'save ""',
+        "protected-mode no",
+        "repl-diskless-sync yes",
+        "repl-diskless-sync-delay 0",
+    ]
+    primary = service.replica(service.primary) if service.primary else None
+    if primary is not None and primary.name != replica.name:
+        lines.append(f"replicaof {primary.url.host} {primary.url.port}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_redis_configs(catalog: Catalog, home: Path) -> None:
+    for service, replica in _replicas(catalog):
+        if replica.protocol != "redis":
+            continue
+        path = redis_config_path(home, replica.name)
+        (path.parent / replica.name).mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # never undo a role drc gave it (CONFIG REWRITE)
+            path.write_text(redis_config(service, replica, home), encoding="utf-8")
+
+
+def _state_url(service: Service) -> str:
+    if service.frontend is not None:
+        return f"redis://{service.frontend}"
+    primary = service.replica(service.primary) if service.primary else service.replicas[0]
+    assert primary is not None
+    return f"redis://{primary.url.host}:{primary.url.port}"
 
 
 def _replicas(catalog: Catalog) -> Iterator[tuple[Service, Replica]]:

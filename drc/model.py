@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from drc.sync import SyncEvent, SyncStats
 from runbooks.catalog import Replica, Service
 
 
@@ -76,6 +77,9 @@ class WatchInput:
     service: Service
     tracks: dict[str, ReplicaTrack] = field(default_factory=dict)
     max_duration_s: float = 1800.0
+    primary: str | None = None
+    """The current primary (replicated state: the watch measures each standby's lag to it)."""
+    sync: dict[str, SyncStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +88,8 @@ class WatchResult:
 
     transitions: list[Transition]
     tracks: dict[str, ReplicaTrack]
+    sync_events: list[SyncEvent] = field(default_factory=list)
+    sync: dict[str, SyncStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -188,6 +194,7 @@ class MonitorStatus:
     primary: str | None = None
     frontend: str | None = None
     repairs_running: list[str] = field(default_factory=list)
+    sync: list[SyncStats] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -214,6 +221,8 @@ class FailoverRequest:
     to: str | None = None
     reason: str = "requested by an operator"
     operator: str = "operator"
+    force: bool = False
+    """Promote even a replica that has not caught up (replicated state): data may be lost."""
 
 
 @dataclass

@@ -110,6 +110,36 @@ _ALL = (
         numbers=("attempts",),
         read_only=True,
     ),
+    _spec("state.fence", "Make a Redis primary refuse writes (a dead one counts).", ("replica",)),
+    _spec("state.unfence", "Let a fenced Redis server take writes again.", ("replica",)),
+    _spec(
+        "state.caught_up",
+        "The replica has every byte from_replica has, within max_lag_ms (negative: forced).",
+        ("replica", "from_replica"),
+        optional=("max_lag_ms",),
+        numbers=("max_lag_ms",),
+        read_only=True,
+    ),
+    _spec("state.promote", "REPLICAOF NO ONE, unfenced, persisted.", ("replica",)),
+    _spec(
+        "state.replicate_from",
+        "REPLICAOF the primary's address, persisted.",
+        ("replica", "primary"),
+    ),
+    _spec(
+        "state.wait_in_sync",
+        "Wait until the replica's offset equals its primary's (timeout_s, default 60).",
+        ("replica", "primary"),
+        optional=("timeout_s",),
+        numbers=("timeout_s",),
+        read_only=True,
+    ),
+    _spec(
+        "state.verify_frontend",
+        "Write and read back a key through the service's front end (it deletes the key: it "
+        "leaves the state as it found it, so it counts as read-only).",
+        read_only=True,
+    ),
     _spec(
         "command",
         "Run argv (a list, never through a shell) if argv[0] is allow-listed; non-zero exit fails.",

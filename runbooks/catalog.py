@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -57,6 +57,9 @@ class Thresholds(StrictModel):
     latency_degraded_ms: float | None = Field(
         None, gt=0, description="Heartbeat latency above this marks the replica degraded."
     )
+    sync_lag_ms: float = Field(
+        100, gt=0, description="Replicated state: replication lag above this is sync_degraded."
+    )
     flap_window_s: float = Field(300, gt=0, description="Window for counting transitions.")
     flap_max_transitions: int = Field(
         6, ge=2, description="Transitions in the window that make a replica flapping."
@@ -82,6 +85,12 @@ class FailoverPolicy(StrictModel):
         "only if the restart fails or crash-loops.",
     )
     reprotect: bool = Field(True, description="Bring the old primary back as the new standby.")
+    max_lag_on_failover_ms: float = Field(
+        0,
+        ge=0,
+        description="Replicated state: how far behind (ms) the replica may be when it is "
+        "promoted; 0 means it must have every byte the fenced primary has.",
+    )
 
 
 class HttpCheck(StrictModel):
@@ -128,7 +137,10 @@ class Replica(StrictModel):
 
     name: Name
     region: Name
-    url: HttpUrl = Field(description="Base URL; heartbeat and health paths are appended.")
+    url: AnyUrl = Field(
+        description="http(s)://host:port of an HTTP service (heartbeat and health paths are "
+        "appended), or redis://host:port of a Redis server (probed with PING and INFO)."
+    )
     heartbeat_path: str = "/health/heartbeat"
     health_path: str = "/health"
     process: str | None = Field(
@@ -139,6 +151,19 @@ class Replica(StrictModel):
     def endpoint(self, path: str) -> str:
         """The replica's base URL joined with ``path``."""
         return str(self.url).rstrip("/") + path
+
+    @property
+    def protocol(self) -> Literal["http", "redis"]:
+        """How drc talks to this replica."""
+        return "redis" if self.url.scheme == "redis" else "http"
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> Replica:
+        if self.url.scheme not in ("http", "https", "redis"):
+            raise ValueError(f"url scheme {self.url.scheme!r} is not http, https or redis")
+        if self.url.scheme == "redis" and (self.url.host is None or self.url.port is None):
+            raise ValueError("a redis:// url needs a host and a port")
+        return self
 
 
 class Service(StrictModel):
@@ -159,6 +184,11 @@ class Service(StrictModel):
     thresholds: Thresholds = Thresholds()
     restart: RestartPolicy = RestartPolicy()
     failover: FailoverPolicy = FailoverPolicy()
+
+    @property
+    def stateful(self) -> bool:
+        """Replicated state (Redis): fails over with the state runbooks."""
+        return any(r.protocol == "redis" for r in self.replicas)
 
     def replica(self, name: str) -> Replica | None:
         """The replica called ``name``, or None."""

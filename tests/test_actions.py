@@ -13,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.actions import ActionInput, RunbookActivities
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessController
+from activities.state_actions import StateActions
 from activities.traffic import ServerState, TrafficManager, TrafficState
 from drc.errors import RunbookError
 from drc.model import ProcessResult
@@ -81,7 +82,8 @@ def run(activity: Any, action: str, allowed: list[str] | None = None, **args: An
 def test_every_registered_action_has_an_activity_of_its_name() -> None:
     names = {
         fn.__temporal_activity_definition.name  # type: ignore[attr-defined]
-        for fn in RunbookActivities.__dict__.values()
+        for cls in (RunbookActivities, StateActions)
+        for fn in cls.__dict__.values()
         if hasattr(fn, "__temporal_activity_definition")
     }
     assert names == {spec.activity for spec in ACTIONS.values()}

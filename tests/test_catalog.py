@@ -62,13 +62,21 @@ def with_change(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
 
 def test_the_demo_catalog_loads() -> None:
     demo = load_catalog(DEFAULT_CATALOG)
-    assert [s.name for s in demo.services] == ["market-data", "risk-engine", "order-gateway"]
-    assert sum(len(s.replicas) for s in demo.services) == 5
+    assert [s.name for s in demo.services] == [
+        "market-data",
+        "risk-engine",
+        "order-state",
+        "order-gateway",
+    ]
+    assert sum(len(s.replicas) for s in demo.services) == 7
     gateway = demo.service("order-gateway")
     assert gateway is not None
     assert gateway.redundancy is Redundancy.ACTIVE_STANDBY
     assert gateway.primary == "og-a"
-    assert gateway.depends_on == ("risk-engine", "market-data")
+    assert gateway.depends_on == ("risk-engine", "market-data", "order-state")
+    state = demo.service("order-state")
+    assert state is not None and state.stateful and state.frontend == "127.0.0.1:18300"
+    assert [r.protocol for r in state.replicas] == ["redis", "redis"]
     assert gateway.probe.failure_threshold == 3  # through the YAML anchor
     assert str(demo.process_control.supervisor_url) == "http://127.0.0.1:18001/RPC2"
 

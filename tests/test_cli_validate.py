@@ -55,15 +55,15 @@ def test_validate_accepts_the_demo_catalog() -> None:
     result = drc("validate", str(DEFAULT_CATALOG))
     assert result.returncode == 0, result
     assert result.stdout == (
-        f"{DEFAULT_CATALOG}: ok (3 services, 5 replicas)\n"
-        "runbooks: ok (drain, failover, reprotect)\n"
+        f"{DEFAULT_CATALOG}: ok (4 services, 7 replicas)\n"
+        "runbooks: ok (drain, failover, failover-state, reprotect, reprotect-state)\n"
     )
 
 
 def test_validate_without_a_path_checks_the_default_catalog() -> None:
     result = drc("validate")
     assert result.returncode == 0, result
-    assert "ok (3 services, 5 replicas)" in result.stdout
+    assert "ok (4 services, 7 replicas)" in result.stdout
 
 
 def test_validate_reports_every_located_problem_and_exits_2(bad_catalog: Path) -> None:

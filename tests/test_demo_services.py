@@ -146,7 +146,7 @@ def test_demo_config_never_lets_supervisord_restart_on_its_own(tmp_path: Path):
     catalog = load_catalog(REPO / "demo" / "catalog.yaml")
     config = supervisor_config(catalog, tmp_path)
     programs = config.split("[program:")[1:]
-    assert len(programs) == sum(len(s.replicas) for s in catalog.services) == 5
+    assert len(programs) == sum(len(s.replicas) for s in catalog.services) == 7
     for program in programs:
         assert "\nautorestart=false\n" in program
         assert "\nstartretries=0\n" in program

@@ -113,6 +113,25 @@ def status(
 
 
 @app.command()
+def sync(
+    as_json: Annotated[bool, typer.Option("--json", help="Stable JSON (see README).")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Replication of every replicated-state service: lag p50/p99, offsets, consistency."""
+    from workers.status import read_status, sync_json, sync_table
+
+    settings = _settings(catalog)
+    catalog_model = _load(settings)
+
+    async def main() -> None:
+        client = await connect(settings)
+        entries = await read_status(client, catalog_model, settings.home)
+        typer.echo(json.dumps(sync_json(entries), indent=2) if as_json else sync_table(entries))
+
+    _run(main())
+
+
+@app.command()
 def restart(
     service: str,
     replica: str,

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.traffic import HAProxyRuntime, TrafficError
-from activities.watch import progress_from_details
+from activities.watch import WatchProgress, progress_from_details
 from drc.detector import is_suspect
 from drc.model import MonitorStatus, ReplicaState, ReplicaStatus, ReplicaTrack
 from drc.names import backend_name, monitor_id, server_name
@@ -35,11 +35,13 @@ async def read_status(
         )
         try:
             status = await handle.query(ServiceMonitorWorkflow.status)
-            live = await _live_tracks(client, monitor_id(service.name))
+            progress = await _live_progress(client, monitor_id(service.name))
         except RPCError as exc:
             out.append(f"{service.name}: no monitor answers ({exc.message})")
             continue
-        _refresh(status, live)
+        _refresh(status, progress.tracks if progress else {})
+        if progress is not None and progress.sync:
+            status.sync = list(progress.sync.values())
         for replica in status.replicas:
             replica.traffic = traffic.get((backend_name(service.name), server_name(replica.name)))
         out.append(status)
@@ -57,13 +59,14 @@ async def _traffic(catalog: Catalog, home: Path | None) -> dict[tuple[str, str],
     return {(s.backend, s.server): s.admin.value for s in servers}
 
 
-async def _live_tracks(client: Client, workflow_id: str) -> dict[str, ReplicaTrack]:
+async def _live_progress(client: Client, workflow_id: str) -> WatchProgress | None:
+    """The running watch's last heartbeat: live latencies, counters and sync stats."""
     desc = await client.get_workflow_handle(workflow_id).describe()
     for pending in desc.raw_description.pending_activities:
         if pending.activity_type.name == "watch_service" and pending.heartbeat_details.payloads:
             values = await client.data_converter.decode(pending.heartbeat_details.payloads)
-            return progress_from_details(values[0]).tracks
-    return {}
+            return progress_from_details(values[0])
+    return None
 
 
 def _refresh(status: MonitorStatus, live: dict[str, ReplicaTrack]) -> None:
@@ -150,3 +153,56 @@ def _problem(replica: ReplicaStatus) -> str:
     if replica.state is ReplicaState.HEALTHY:
         return ""
     return (replica.last_error or "")[:80]
+
+
+def sync_json(entries: list[MonitorStatus | str]) -> dict[str, Any]:
+    """The JSON form of ``drc sync``: per replicated-state service, each standby's sync."""
+    services = []
+    for entry in entries:
+        if isinstance(entry, str) or not entry.sync:
+            continue
+        standbys = []
+        for stats in entry.sync:
+            standbys.append(
+                {
+                    "replica": stats.replica,
+                    "primary": stats.primary,
+                    "state": stats.state,
+                    "lag_ms": {
+                        "last": stats.last_lag_ms,
+                        "p50": stats.percentile(50),
+                        "p99": stats.percentile(99),
+                        "samples": len(stats.lags_ms),
+                    },
+                    "primary_offset": stats.primary_offset,
+                    "replica_offset": stats.replica_offset,
+                    "offset_gap": stats.primary_offset - stats.replica_offset,
+                    "link_up": stats.link_up,
+                    "last_error": stats.last_error,
+                    "consistency": asdict(stats.consistency) if stats.consistency else None,
+                }
+            )
+        services.append({"name": entry.name, "primary": entry.primary, "standbys": standbys})
+    return {"services": services}
+
+
+def sync_table(entries: list[MonitorStatus | str]) -> str:
+    """One line per standby of a replicated-state service."""
+    lines = [
+        "SERVICE        STANDBY   STATE          LAG p50/p99/last ms     OFFSET GAP  LINK  "
+        "CONSISTENCY"
+    ]
+    for service in sync_json(entries)["services"]:
+        for s in service["standbys"]:
+            lag = s["lag_ms"]
+            figures = "/".join(
+                "-" if v is None else f"{v:.2f}" for v in (lag["p50"], lag["p99"], lag["last"])
+            )
+            check = s["consistency"]
+            checked = "-" if check is None else ("ok" if check["ok"] else check["detail"])
+            lines.append(
+                f"{service['name']:<14} {s['replica']:<9} {s['state']:<14} "
+                f"{figures:<23} {s['offset_gap']:<11} {'up' if s['link_up'] else 'down':<5} "
+                f"{checked}"
+            )
+    return "\n".join(lines)

@@ -17,6 +17,8 @@ from activities.actions import RunbookActivities
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessActivities, SupervisorController
 from activities.recovery import RecoveryActivities
+from activities.state import RedisReplicator, StateReplicator
+from activities.state_actions import StateActions
 from activities.traffic import HAProxyRuntime, TrafficManager, UnconfiguredTrafficManager
 from activities.watch import WatchActivities
 from drc.names import SA_KIND, SA_SERVICE, monitor_id
@@ -46,13 +48,15 @@ def build_worker(
     engine: ProbeEngine,
     http: httpx.AsyncClient,
     traffic: TrafficManager,
+    state: StateReplicator,
 ) -> Worker:
     """A worker with every drc workflow and activity, sized for the catalog."""
     controller = SupervisorController(http)
-    watch = WatchActivities(engine)
+    watch = WatchActivities(engine, state)
     process = ProcessActivities(controller)
     recovery = RecoveryActivities(engine, controller)
     actions = RunbookActivities(traffic, controller, engine, http)
+    state_actions = StateActions(state)
     return Worker(
         client,
         task_queue=task_queue,
@@ -63,6 +67,7 @@ def build_worker(
             process.start_process,
             recovery.check_recovered,
             *actions.activities(),
+            *state_actions.activities(),
         ],
         max_concurrent_activities=activity_slots(len(catalog.services)),
         graceful_shutdown_timeout=timedelta(seconds=2),
@@ -127,7 +132,8 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
     client = await connect(settings)
     async with httpx.AsyncClient(timeout=10) as http, ProbeEngine() as engine:
         traffic = traffic_manager(catalog, settings.home)
-        worker = build_worker(client, catalog, settings.task_queue, engine, http, traffic)
+        state = RedisReplicator()
+        worker = build_worker(client, catalog, settings.task_queue, engine, http, traffic, state)
         async with worker:
             await ensure_monitors(client, catalog, settings.task_queue)
             log.info(
@@ -137,6 +143,7 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
                 len(catalog.services),
             )
             await stop.wait()
+        await state.close()
 
 
 def serve(settings: Settings, catalog: Catalog) -> None:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         WatchResult,
     )
     from drc.names import SA_INCIDENT, SA_KIND, SA_SERVICE, SA_SEVERITY, restart_id, runbook_id
+    from drc.sync import SyncStats
     from runbooks.catalog import Redundancy, Service
     from runbooks.runbook import Runbook
     from workflows.escalation import choose_standby
@@ -76,6 +77,7 @@ class MonitorInput:
     allowed_commands: list[str] = field(default_factory=list)
     running: dict[str, RunningRunbook] = field(default_factory=dict)
     failover_failures: list[float] = field(default_factory=list)
+    sync: dict[str, SyncStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,7 +127,13 @@ class ServiceMonitorWorkflow:
     async def _watch_round(self) -> None:
         watch = workflow.start_activity_method(
             WatchActivities.watch_service,
-            WatchInput(self._s.service, self._s.tracks, self._s.watch_max_duration_s),
+            WatchInput(
+                self._s.service,
+                self._s.tracks,
+                self._s.watch_max_duration_s,
+                primary=self._s.primary,
+                sync=self._s.sync,
+            ),
             start_to_close_timeout=timedelta(seconds=self._s.watch_max_duration_s + 120),
             heartbeat_timeout=WATCH_HEARTBEAT_TIMEOUT,
             retry_policy=WATCH_RETRY,
@@ -169,6 +177,9 @@ class ServiceMonitorWorkflow:
 
     async def _apply(self, result: WatchResult) -> None:
         self._s.tracks = result.tracks
+        self._s.sync = result.sync
+        for event in result.sync_events:
+            self._decide(event.replica, event.state.replace("_", "-"), event.reason, at=event.at)
         for transition in result.transitions:
             self._s.last_transition = transition
             self._decide(transition.replica, "transition", transition.reason, at=transition.at)
@@ -235,15 +246,24 @@ class ServiceMonitorWorkflow:
         now = workflow.now().timestamp()
         window = service.restart.crash_loop_window_s
         self._s.failover_failures = [t for t in self._s.failover_failures if now - t < window]
-        return "failover" in self._s.runbooks and not self._s.failover_failures
+        has_runbook = self._runbook_name("failover") in self._s.runbooks
+        return has_runbook and not self._s.failover_failures
 
     def _fails_over_first(self, replica: str) -> bool:
         first = self._s.service.failover.first == "failover"
         return replica == self._s.primary and first and self._may_fail_over()
 
+    def _runbook_name(self, kind: str) -> str:
+        """``failover``/``reprotect``, or their ``-state`` forms for replicated state."""
+        return f"{kind}-state" if self._s.service.stateful else kind
+
+    def _failover_id(self) -> str:
+        return runbook_id(self._runbook_name("failover"), self._s.service.name)
+
     def _reprotecting(self) -> str | None:
         """Why a failover must wait: the last one's old primary is still being re-protected."""
-        running = self._s.running.get(runbook_id("reprotect", self._s.service.name))
+        name = self._runbook_name("reprotect")
+        running = self._s.running.get(runbook_id(name, self._s.service.name))
         if running is None:
             return None
         return f"{running.params.get('old_primary')} is still being re-protected"
@@ -251,27 +271,39 @@ class ServiceMonitorWorkflow:
     def _owned_by_runbook(self, replica: str) -> bool:
         """A failover or re-protection is working on this replica: it must not be restarted."""
         return any(
-            replica in r.params.values() and r.runbook in ("failover", "reprotect")
+            replica in r.params.values() and r.runbook.startswith(("failover", "reprotect"))
             for r in self._s.running.values()
         )
 
-    async def _failover(self, why: str, wanted: str | None, operator: bool = False) -> str | None:
+    async def _failover(
+        self, why: str, wanted: str | None, operator: bool = False, force: bool = False
+    ) -> str | None:
         """Start (or attach to) ``failover/<service>``; its id, or None when none is possible."""
-        running = runbook_id("failover", self._s.service.name)
+        running = self._failover_id()
         if running in self._s.running:
             return running
         if (busy := self._reprotecting()) is not None:
             self._decide(self._s.primary, "no-failover", f"cannot fail over: {busy} ({why})")
             return None
-        target, because = choose_standby(self._s.service, self._s.primary, self._s.tracks, wanted)
+        sync = None if force else self._s.sync
+        target, because = choose_standby(
+            self._s.service, self._s.primary, self._s.tracks, wanted, sync
+        )
         if target is None:
             self._decide(self._s.primary, "no-failover", f"cannot fail over: {because} ({why})")
             return None
         old = self._s.primary or ""
         trigger = f"failing over {self._s.service.name} from {old} to {target}: {why}; {because}"
         params = {"from_replica": old, "to_replica": target}
+        runbook = "failover"
+        if self._s.service.stateful:
+            runbook = "failover-state"
+            lag = self._s.service.failover.max_lag_on_failover_ms
+            params["max_lag_ms"] = "-1" if force else f"{lag:g}"
+            if force:
+                trigger += "; FORCED: the replica is promoted even if it has not caught up"
         severity = "operator" if operator else "critical"
-        return await self._start_runbook("failover", params, trigger, severity)
+        return await self._start_runbook(runbook, params, trigger, severity)
 
     async def _drain(self, replica: str, why: str) -> None:
         """Take a failed active-active replica out of rotation until it is healthy again."""
@@ -427,7 +459,7 @@ class ServiceMonitorWorkflow:
             f"{result.runbook}-{'done' if ok else result.outcome}",
             result.reason,
         )
-        if result.runbook != "failover":
+        if not result.runbook.startswith("failover"):
             return
         old, new = params.get("from_replica"), params.get("to_replica")
         if not ok or old is None or new is None:
@@ -437,11 +469,17 @@ class ServiceMonitorWorkflow:
                 self._rescheduled = True
             return
         self._s.primary = new
+        self._s.sync = {}  # measured against the old primary: start again
+        self._interrupt = True  # restart the watch, so it measures lag to the new primary
         repair = self._s.repairs.setdefault(old, ReplicaRepair())
         repair.crash_looping, repair.note = False, None
-        if self._s.service.failover.reprotect and "reprotect" in self._s.runbooks:
+        reprotect = self._runbook_name("reprotect")
+        if self._s.service.failover.reprotect and reprotect in self._s.runbooks:
             trigger = f"re-protecting {self._s.service.name}: {old} returns as the standby of {new}"
-            await self._start_runbook("reprotect", {"old_primary": old}, trigger, "high")
+            params = {"old_primary": old}
+            if self._s.service.stateful:
+                params["new_primary"] = new
+            await self._start_runbook(reprotect, params, trigger, "high")
 
     @workflow.signal
     def reconfigure(self, service: Service) -> None:
@@ -476,21 +514,22 @@ class ServiceMonitorWorkflow:
     async def failover(self, request: FailoverRequest) -> str:
         """Fail over now, on an operator's word; attaches to a failover already running."""
         why = f"{request.operator} asked: {request.reason}"
-        wid = await self._failover(why, wanted=request.to, operator=True)
+        wid = await self._failover(why, wanted=request.to, operator=True, force=request.force)
         if wid is None:  # the world changed between validation and now
             raise ApplicationError(self._s.decisions[-1].reason, type="FailoverRefused")
         return wid
 
     @failover.validator
     def _validate_failover(self, request: FailoverRequest) -> None:
-        if runbook_id("failover", self._s.service.name) in self._s.running:
+        if self._failover_id() in self._s.running:
             return  # attaches to the running one
-        if "failover" not in self._s.runbooks:
+        if self._runbook_name("failover") not in self._s.runbooks:
             raise ValueError(f"no failover runbook is loaded for {self._s.service.name}")
         if (busy := self._reprotecting()) is not None:
             raise ValueError(f"cannot fail over {self._s.service.name}: {busy}")
+        sync = None if request.force else self._s.sync
         target, because = choose_standby(
-            self._s.service, self._s.primary, self._s.tracks, request.to
+            self._s.service, self._s.primary, self._s.tracks, request.to, sync
         )
         if target is None:
             raise ValueError(f"cannot fail over {self._s.service.name}: {because}")
@@ -533,6 +572,7 @@ class ServiceMonitorWorkflow:
             primary=self._s.primary,
             frontend=service.frontend,
             repairs_running=sorted(self._s.running),
+            sync=list(self._s.sync.values()),
         )
 
     def _replica_status(self, name: str) -> ReplicaStatus:

@@ -22,7 +22,9 @@ class ProbeEngine:
         self.http = http if http is not None else HttpProber()
 
     async def heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
-        """GET the replica's heartbeat path; cheap enough to run every interval."""
+        """GET the replica's heartbeat path (Redis: PING and role); cheap enough every interval."""
+        if replica.protocol == "redis":
+            return await probe_redis(_redis_check(replica, timeout_ms))
         return await self.http.get(replica.endpoint(replica.heartbeat_path), timeout_ms)
 
     async def health(self, replica: Replica, timeout_ms: int) -> ProbeResult:
@@ -30,13 +32,19 @@ class ProbeEngine:
 
         ok only when every part is ok; ``error`` names each failing part
         (``"/health: HTTP 503: ...; redis 127.0.0.1:6390: connection refused"``).
-        ``latency_ms`` is the health GET's.
+        ``latency_ms`` is the health GET's (for a Redis replica: its PING and INFO).
         """
+        own = (
+            probe_redis(_redis_check(replica, timeout_ms))
+            if replica.protocol == "redis"
+            else self.http.get(replica.endpoint(replica.health_path), timeout_ms)
+        )
         results = await asyncio.gather(
-            self.http.get(replica.endpoint(replica.health_path), timeout_ms),
+            own,
             *(self.check(check) for check in replica.checks),
         )
-        labels = [replica.health_path, *(check_label(check) for check in replica.checks)]
+        first = "redis" if replica.protocol == "redis" else replica.health_path
+        labels = [first, *(check_label(check) for check in replica.checks)]
         parts = list(zip(labels, results, strict=True))
         errors = [f"{label}: {r.error}" for label, r in parts if not r.ok]
         details = [f"{label}: {r.detail}" for label, r in parts if r.detail]
@@ -74,6 +82,13 @@ class ProbeEngine:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _redis_check(replica: Replica, timeout_ms: int) -> RedisCheck:
+    assert replica.url.host is not None and replica.url.port is not None  # the catalog checks
+    return RedisCheck(
+        type="redis", host=replica.url.host, port=replica.url.port, timeout_ms=timeout_ms
+    )
 
 
 def check_label(check: Check) -> str:

@@ -11,12 +11,13 @@ from aiohttp import web
 
 from demo.services import market_data, order_gateway, risk_engine
 from demo.services.app import ReplicaConfig, create_app
+from demo.services.orders import RedisOrderStore
 from demo.services.role import PRIMARY, STANDBY, Role
 from demo.services.role import add_routes as add_role_routes
 
 EXIT_FAIL_MARKER = 3
 
-SERVICES: dict[str, Callable[[web.Application], None]] = {
+SERVICES: dict[str, Callable[..., None]] = {
     "market-data": market_data.add_routes,
     "risk-engine": risk_engine.add_routes,
     "order-gateway": order_gateway.add_routes,
@@ -61,6 +62,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="PATH",
         help="refuse promotion (HTTP 500) while this file exists",
     )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="order-gateway: keep orders in Redis at URL (acknowledged after WAIT 1)",
+    )
     return parser.parse_args(argv)
 
 
@@ -76,12 +82,19 @@ def parse_depends(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
 
 
 def build_app(
-    service: str, replica: str, depends: dict[str, tuple[str, ...]], role: Role | None = None
+    service: str,
+    replica: str,
+    depends: dict[str, tuple[str, ...]],
+    role: Role | None = None,
+    redis_url: str | None = None,
 ) -> web.Application:
     """The aiohttp application of one replica of ``service``."""
     app = create_app(ReplicaConfig(service, replica, depends))
     add_role_routes(app, role or Role(PRIMARY))
-    SERVICES[service](app)
+    if service == "order-gateway" and redis_url is not None:
+        SERVICES[service](app, RedisOrderStore(redis_url))
+    else:
+        SERVICES[service](app)
     return app
 
 
@@ -96,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         sys.exit(EXIT_FAIL_MARKER)
     role = Role.load(args.role, args.role_file, args.promote_fail_marker)
-    app = build_app(args.service, args.replica, parse_depends(args.depends), role)
+    app = build_app(args.service, args.replica, parse_depends(args.depends), role, args.redis)
     print(
         f"{args.service}/{args.replica} listening on http://{args.host}:{args.port}",
         file=sys.stderr,

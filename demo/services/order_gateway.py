@@ -6,9 +6,15 @@ import time
 import uuid
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from demo.services.app import CONFIG, DependencyUnavailable, call_dependency, read_json
-from demo.services.orders import InMemoryOrderStore, OrderStore, parse_order_request
+from demo.services.orders import (
+    InMemoryOrderStore,
+    NotAcknowledgedError,
+    OrderStore,
+    parse_order_request,
+)
 from demo.services.role import PRIMARY, ROLE
 
 STORE = web.AppKey("order_store", OrderStore)
@@ -55,13 +61,19 @@ async def place_order(request: web.Request) -> web.Response:
         "gateway": request.app[CONFIG].replica,
         "created": time.time(),
     }
-    await request.app[STORE].put(stored)
+    try:
+        await request.app[STORE].put(stored)
+    except NotAcknowledgedError as exc:
+        return web.json_response({"error": f"not acknowledged: {exc}"}, status=503)
     return web.json_response(stored, status=201)
 
 
 async def get_order(request: web.Request) -> web.Response:
     """The stored order, or 404."""
-    order = await request.app[STORE].get(request.match_info["id"])
+    try:
+        order = await request.app[STORE].get(request.match_info["id"])
+    except RedisError as exc:
+        return web.json_response({"error": f"state store unavailable: {exc}"}, status=503)
     if order is None:
         return web.json_response({"error": "no such order"}, status=404)
     return web.json_response(order)

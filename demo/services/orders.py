@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,11}$")
 SIDES = ("buy", "sell")
@@ -48,8 +52,12 @@ def parse_order_request(data: Any) -> OrderRequest:
     return OrderRequest(canonical, side, qty)
 
 
+class NotAcknowledgedError(Exception):
+    """The store could not confirm the order durably: the client must not count it as placed."""
+
+
 class OrderStore(ABC):
-    """Where accepted orders live; the Redis-backed store replaces the in-memory one later."""
+    """Where accepted orders live."""
 
     @abstractmethod
     async def put(self, order: dict[str, Any]) -> None:
@@ -74,3 +82,43 @@ class InMemoryOrderStore(OrderStore):
         """A copy of the stored order, or None."""
         order = self._orders.get(order_id)
         return dict(order) if order is not None else None
+
+
+class RedisOrderStore(OrderStore):
+    """Orders in Redis, acknowledged only once a replica confirms them (``WAIT 1``).
+
+    ``url`` is the state store's front end (HAProxy), so after a failover the same URL reaches
+    the new primary. A write that no replica confirms within ``wait_ms`` raises
+    ``NotAcknowledgedError``: the order may exist, but it was never acknowledged, so its loss in
+    a failover loses nothing a client was promised.
+    """
+
+    def __init__(self, url: str, wait_ms: int = 500, timeout_s: float = 1.0) -> None:
+        """Connect lazily to ``url`` (redis://host:port)."""
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=None,
+            decode_responses=True,
+        )
+        self._wait_ms = wait_ms
+
+    async def put(self, order: dict[str, Any]) -> None:
+        """SET the order, then WAIT for one replica; raise NotAcknowledgedError otherwise."""
+        try:
+            await self._redis.set(f"order:{order['id']}", json.dumps(order))
+            confirmed = await self._redis.wait(1, self._wait_ms)
+        except RedisError as exc:
+            raise NotAcknowledgedError(f"state store refused the order: {exc}") from exc
+        if confirmed < 1:
+            raise NotAcknowledgedError(f"no replica confirmed the order within {self._wait_ms} ms")
+
+    async def get(self, order_id: str) -> dict[str, Any] | None:
+        """The order, or None when the store has no such key."""
+        raw = await self._redis.get(f"order:{order_id}")
+        return json.loads(raw) if raw is not None else None
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,14 +26,24 @@ class RedisServer:
     log: Path
 
     def stop(self) -> None:
-        """Terminate the server and wait for it; safe to call twice."""
+        """Terminate the server and wait for it; safe to call twice, and after ``pause``."""
         if self.process.poll() is None:
+            self.resume()  # a stopped process only acts on SIGTERM once continued
             self.process.terminate()
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+    def pause(self) -> None:
+        """SIGSTOP the server: it keeps its sockets (connects succeed) but answers nothing."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT the server after ``pause``; harmless when it is not paused."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
 
     def wait_link_up(self, timeout: float = 10.0) -> None:
         """For a replica: block until its link to the primary is up."""

@@ -31,7 +31,9 @@ from workers.status import read_status
 
 
 def demo_like_catalog(
-    restart: dict[str, Any] | None = None, thresholds: dict[str, Any] | None = None
+    restart: dict[str, Any] | None = None,
+    thresholds: dict[str, Any] | None = None,
+    services: tuple[str, ...] = ("market-data", "risk-engine", "order-gateway"),
 ) -> Catalog:
     """The demo topology on free ports, with the probe and restart settings of the demo catalog.
 
@@ -40,8 +42,8 @@ def demo_like_catalog(
     """
     demo = load_catalog(DEFAULT_CATALOG)
     settings = demo.services[0]
-    catalog = small_catalog()
-    services = tuple(
+    catalog = small_catalog(services)
+    updated = tuple(
         s.model_copy(
             update={
                 "probe": settings.probe,
@@ -55,7 +57,7 @@ def demo_like_catalog(
     # pytest's tmp_path can exceed the 107 bytes of a UNIX socket path: a short absolute one.
     socket = Path(tempfile.mkdtemp(prefix="drc-hx-")) / "haproxy.sock"
     traffic = TrafficControl(haproxy_socket=str(socket))
-    return catalog.model_copy(update={"services": services, "traffic_control": traffic})
+    return catalog.model_copy(update={"services": updated, "traffic_control": traffic})
 
 
 @dataclass

@@ -29,6 +29,14 @@ def small_catalog(
             "process": name,
         }
 
+    def redis(name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "region": "ldn",
+            "url": f"redis://127.0.0.1:{free_port()}",
+            "process": name,
+        }
+
     all_services: dict[str, dict[str, Any]] = {
         "market-data": {
             "name": "market-data",
@@ -40,11 +48,19 @@ def small_catalog(
             "depends_on": ["market-data"],
             "replicas": [replica("re-a")],
         },
+        "order-state": {
+            "name": "order-state",
+            "redundancy": "active-standby",
+            "primary": "redis-a",
+            "replicas": [redis("redis-a"), redis("redis-b")],
+        },
         "order-gateway": {
             "name": "order-gateway",
             "redundancy": "active-standby",
             "primary": "og-a",
-            "depends_on": ["risk-engine", "market-data"],
+            "depends_on": [
+                d for d in ("risk-engine", "market-data", "order-state") if d in services
+            ],
             "replicas": [replica("og-a"), replica("og-b")],
         },
     }

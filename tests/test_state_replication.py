@@ -1,0 +1,313 @@
+"""RedisReplicator against real redis-server primary/replica pairs on free ports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from activities.state import (
+    FENCED_MIN_REPLICAS,
+    Endpoint,
+    RedisReplicator,
+    StateError,
+    StateUnreachableError,
+    to_application_error,
+)
+from tests.support.net import free_port
+from tests.support.redis_server import RedisServer, start_redis
+
+
+@dataclass
+class Pair:
+    primary: RedisServer
+    replica: RedisServer
+
+    @property
+    def p(self) -> Endpoint:
+        return Endpoint("127.0.0.1", self.primary.port)
+
+    @property
+    def r(self) -> Endpoint:
+        return Endpoint("127.0.0.1", self.replica.port)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    primary = start_redis(tmp_path)
+    replica = start_redis(tmp_path, replica_of=primary.port)
+    try:
+        replica.wait_link_up()
+        yield Pair(primary, replica)
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+@pytest.fixture
+async def rep() -> AsyncIterator[RedisReplicator]:
+    replicator = RedisReplicator(timeout_s=1.0)
+    try:
+        yield replicator
+    finally:
+        await replicator.close()
+
+
+def client(server: RedisServer) -> redis.Redis:
+    return redis.Redis(port=server.port, socket_timeout=5)
+
+
+def write_keys(server: RedisServer, prefix: str, n: int) -> None:
+    with client(server) as c:
+        for i in range(n):
+            c.set(f"{prefix}:{i}", f"value-{i}")
+
+
+# --- pure parts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:7001", Endpoint("127.0.0.1", 7001)),
+        ("redis://db-a:6380", Endpoint("db-a", 6380)),
+        ("redis://db-a:6380/0", Endpoint("db-a", 6380)),
+    ],
+)
+def test_endpoint_parse(text: str, expected: Endpoint) -> None:
+    assert Endpoint.parse(text) == expected
+    assert Endpoint.parse(str(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["db-a", "db-a:", ":6380", "db-a:port", "db-a:70000"])
+def test_endpoint_parse_rejects(text: str) -> None:
+    with pytest.raises(StateError):
+        Endpoint.parse(text)
+
+
+def test_to_application_error_retryable_only_when_unreachable() -> None:
+    unreachable = to_application_error(StateUnreachableError("x unreachable"))
+    refused = to_application_error(StateError("x refused"))
+    assert (unreachable.type, unreachable.non_retryable) == ("StateUnreachable", False)
+    assert (refused.type, refused.non_retryable) == ("StateError", True)
+
+
+# --- against real servers ---------------------------------------------------------------
+
+
+async def test_info_reports_roles_offsets_and_link(pair: Pair, rep: RedisReplicator) -> None:
+    write_keys(pair.primary, "k", 10)
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+
+    p = await rep.info(pair.p)
+    r = await rep.info(pair.r)
+
+    assert (p.role, p.link_up, p.primary, p.connected_replicas) == ("master", None, None, 1)
+    assert (r.role, r.link_up, r.primary) == ("slave", True, pair.p)
+    assert p.offset > 0 and r.offset == p.offset
+    assert p.min_replicas_to_write == 0 and not p.fenced
+    assert r.replication_id == p.replication_id
+
+
+async def test_lag_on_healthy_pair_is_small_and_offsets_meet(
+    pair: Pair, rep: RedisReplicator
+) -> None:
+    write_keys(pair.primary, "k", 100)
+
+    samples = [await rep.measure_lag(pair.p, pair.r, timeout_ms=2000) for _ in range(5)]
+
+    for sample in samples:
+        assert sample.error is None, sample
+        assert sample.lag_ms is not None and 0 < sample.lag_ms < 1000, sample
+        assert sample.link_up
+    synced = await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    assert synced.primary_offset == synced.replica_offset
+    assert synced.link_up and synced.lag_ms == 0.0
+
+
+async def test_paused_replica_has_unknown_lag_and_an_offset_gap(
+    pair: Pair, rep: RedisReplicator
+) -> None:
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    pair.replica.pause()
+    try:
+        write_keys(pair.primary, "while-paused", 50)
+        started = time.monotonic()
+        sample = await rep.measure_lag(pair.p, pair.r, timeout_ms=300)
+        took = time.monotonic() - started
+    finally:
+        pair.replica.resume()
+
+    assert sample.lag_ms is None
+    assert sample.error is not None and "did not answer" in sample.error
+    assert not sample.link_up
+    assert sample.primary_offset > sample.replica_offset >= 0
+    assert took < 10  # bounded by the timeouts, not by the pause
+    # Once resumed, the replica catches up and the heartbeat arrives again.
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    assert (await rep.measure_lag(pair.p, pair.r, timeout_ms=2000)).lag_ms is not None
+
+
+async def test_replica_refuses_writes_until_promoted(pair: Pair, rep: RedisReplicator) -> None:
+    with pytest.raises(StateError, match="READONLY"):
+        await rep.write_and_read(pair.r)
+
+    info = await rep.promote(pair.r)
+    again = await rep.promote(pair.r)  # idempotent
+
+    assert info.role == "master" and again.role == "master"
+    assert info.min_replicas_to_write == 0
+    assert 0 < await rep.write_and_read(pair.r) < 1000
+
+
+async def test_fence_refuses_writes_and_unfence_restores(pair: Pair, rep: RedisReplicator) -> None:
+    assert await rep.write_and_read(pair.p) > 0
+
+    said = await rep.fence(pair.p)
+    again = await rep.fence(pair.p)
+
+    assert "NOREPLICAS" in said and "already fenced" in again
+    assert (await rep.info(pair.p)).min_replicas_to_write == FENCED_MIN_REPLICAS
+    with pytest.raises(StateError, match="NOREPLICAS"):
+        await rep.write_and_read(pair.p)
+    with pytest.raises(StateError, match="NOREPLICAS"):
+        await rep.measure_lag(pair.p, pair.r)  # the heartbeat is a write too
+    # Reads and replication go on while fenced.
+    r = await rep.info(pair.r)
+    assert r.link_up
+
+    said = await rep.unfence(pair.p)
+    assert "unfenced" in said and "already" not in said
+    assert "already unfenced" in await rep.unfence(pair.p)
+    assert await rep.write_and_read(pair.p) > 0
+
+
+async def test_promote_unfences(pair: Pair, rep: RedisReplicator) -> None:
+    await rep.fence(pair.r)  # no effect while a replica, but it would survive the promotion
+    assert (await rep.info(pair.r)).fenced
+
+    info = await rep.promote(pair.r)
+
+    assert info.role == "master" and not info.fenced
+    assert await rep.write_and_read(pair.r) > 0
+
+
+async def test_failover_then_old_primary_follows_new_one(pair: Pair, rep: RedisReplicator) -> None:
+    write_keys(pair.primary, "before", 20)
+    await rep.fence(pair.p)
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    await rep.promote(pair.r)
+    write_keys(pair.replica, "after", 20)
+
+    info = await rep.replicate_from(pair.p, pair.r)
+    again = await rep.replicate_from(pair.p, pair.r)  # idempotent: no second resync
+    synced = await rep.wait_in_sync(pair.r, pair.p, timeout_ms=10_000)
+
+    assert info.role == "slave" and info.primary == pair.r and again.primary == pair.r
+    assert synced.primary_offset == synced.replica_offset
+    with client(pair.primary) as c:
+        assert c.get("before:19") == b"value-19"
+        assert c.get("after:19") == b"value-19"
+    assert (await rep.consistency(pair.r, pair.p)).ok
+    with pytest.raises(StateError, match="READONLY"):
+        await rep.write_and_read(pair.p)
+
+
+async def test_consistency_ok_when_synced_and_finds_key_missing_on_replica(
+    pair: Pair, rep: RedisReplicator
+) -> None:
+    write_keys(pair.primary, "k", 30)
+    with client(pair.primary) as c:
+        c.hset("h", mapping={"a": "1", "b": "2"})
+        c.rpush("l", "x", "y")
+        c.zadd("z", {"m": 1.5})
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    await rep.measure_lag(pair.p, pair.r)  # drc:heartbeat must not be sampled
+
+    synced = await rep.consistency(pair.p, pair.r)
+    assert synced.ok and synced.offsets_equal and synced.checked == 33, synced
+
+    # A SIGSTOPped replica cannot be compared (it answers nothing: see the test below), so
+    # hold back its replication stream instead: CLIENT PAUSE WRITE on a replica pauses the
+    # commands its primary sends while reads (DUMP, INFO) keep being answered.
+    with client(pair.replica) as c:
+        c.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        try:
+            write_keys(pair.primary, "only-on-primary", 1)
+            with client(pair.primary) as pc:
+                pc.set("k:0", "changed")
+            result = await rep.consistency(pair.p, pair.r)
+        finally:
+            c.execute_command("CLIENT", "UNPAUSE")
+
+    assert not result.ok
+    assert result.missing_on_replica == ["only-on-primary:0"]
+    assert result.mismatched == ["k:0"]
+    assert result.primary_offset > result.replica_offset and not result.offsets_equal
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    assert (await rep.consistency(pair.p, pair.r)).ok
+
+
+async def test_consistency_ignores_encoding_differences(
+    tmp_path: Path, rep: RedisReplicator
+) -> None:
+    primary = start_redis(tmp_path)
+    try:
+        with client(primary) as c:
+            c.sadd("s", *range(600))  # past set-max-intset-entries: a hashtable...
+            c.srem("s", *range(1, 600))  # ...which shrinking does not turn back into an intset
+        replica = start_redis(tmp_path, replica_of=primary.port)
+        try:
+            replica.wait_link_up()  # a full sync: the replica loads "s" as an intset
+            p, r = Endpoint("127.0.0.1", primary.port), Endpoint("127.0.0.1", replica.port)
+            with client(primary) as c, client(replica) as rc:
+                assert c.dump("s") != rc.dump("s")
+
+            result = await rep.consistency(p, r)
+
+            assert result.ok and result.checked == 1, result
+        finally:
+            replica.stop()
+    finally:
+        primary.stop()
+
+
+async def test_paused_replica_cannot_be_compared(pair: Pair, rep: RedisReplicator) -> None:
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    write_keys(pair.primary, "k", 3)
+    pair.replica.pause()
+    try:
+        write_keys(pair.primary, "only-on-primary", 1)
+        started = time.monotonic()
+        with pytest.raises(StateUnreachableError, match="unreachable"):
+            await rep.consistency(pair.p, pair.r)
+        took = time.monotonic() - started
+    finally:
+        pair.replica.resume()
+    assert took < 10
+
+
+async def test_unreachable_endpoint_fails_at_once(rep: RedisReplicator) -> None:
+    nobody = Endpoint("127.0.0.1", free_port())
+    started = time.monotonic()
+    for call in (rep.info, rep.fence, rep.unfence, rep.promote, rep.write_and_read):
+        with pytest.raises(StateUnreachableError, match=str(nobody.port)):
+            await call(nobody)
+    assert time.monotonic() - started < 5
+
+
+async def test_dead_replica_gives_a_lag_sample_with_an_error(
+    pair: Pair, rep: RedisReplicator
+) -> None:
+    pair.replica.stop()
+
+    sample = await rep.measure_lag(pair.p, pair.r, timeout_ms=500)
+
+    assert sample.lag_ms is None and not sample.link_up
+    assert sample.error is not None and "unreachable" in sample.error
+    with pytest.raises(StateError, match="not in sync"):
+        await rep.wait_in_sync(pair.p, pair.r, timeout_ms=300)
