@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from activities.state import ConsistencyResult, Endpoint, LagSample, StateError, StateReplicator
 from drc.sync import ConsistencySummary
 
 CONSISTENCY_EVERY_S = 30.0
+
+_ORPHANS: set[asyncio.Task[Any]] = set()  # dropped measurements, kept alive until they end
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _ORPHANS.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved, so an error in an ignored answer is not reported unread
+
+
 CONSISTENCY_SAMPLE = 50
 
 
@@ -52,10 +63,16 @@ class SyncPoller:
         return task.result()
 
     def cancel(self) -> None:
-        """Drop whatever is in flight."""
+        """Drop whatever is in flight, letting it finish on its own.
+
+        Cancelling a Redis command half-way through was seen to leave the shared client's
+        connection unusable for the next measurements; each measurement is bounded by its
+        timeouts, so it is allowed to end by itself and its answer is ignored.
+        """
         for task in (self._lag, self._check):
-            if task is not None:
-                task.cancel()
+            if task is not None and not task.done():
+                _ORPHANS.add(task)
+                task.add_done_callback(_forget)
         self._lag = self._check = None
 
     async def _consistency(self) -> ConsistencySummary:

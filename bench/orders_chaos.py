@@ -4,7 +4,10 @@ is killed again and again; every acknowledged order must still be readable at th
 Runs the real stack (Temporal dev server, supervisord, HAProxy, Redis primary/replica, demo
 services, drc worker) on free ports with the demo catalog's settings. A client places an
 order through the gateway's front end every 10 ms and records every acknowledged id (the
-gateway acknowledges only after `WAIT 1`). Each state trial SIGKILLs the current Redis
+gateway acknowledges only after `WAIT 1`). "Writes accepted again" runs from the kill to the
+sending of the first order acknowledged after it; for the state store that includes the
+re-protection, since with two Redis servers an order is acknowledged only once the old
+primary replicates the new one (WAIT 1). Each state trial SIGKILLs the current Redis
 primary and waits until drc has failed over and re-protected (the old primary is a replica
 in sync again); gateway trials do the same to the gateway's primary. At the end every
 acknowledged order is read back through the front end. The crash-loop and flapping limits

@@ -52,17 +52,19 @@ class AckingClient:
     url: str
     acked: list[str] = field(default_factory=list)
     acked_at: list[float] = field(default_factory=list)
+    """When each acknowledged order was sent (so an order in flight at a kill counts before it)."""
     refused: int = 0
     running: bool = True
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=2.0) as http:
             while self.running:
+                sent = time.time()
                 try:
                     resp = await http.post(self.url + "/orders", json=ORDER)
                     if resp.status_code == 201:
                         self.acked.append(resp.json()["id"])
-                        self.acked_at.append(time.time())
+                        self.acked_at.append(sent)
                     else:
                         self.refused += 1
                 except httpx.HTTPError:
