@@ -235,7 +235,12 @@ class RedisReplicator(StateReplicator):
         """Close every cached client; the replicator may be used again afterwards."""
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
-            await client.aclose()
+            # Bounded: a measurement still running on this client (a watch drops, rather than
+            # cancels, one in flight) must not hold the close, and so a worker's shutdown.
+            try:
+                await asyncio.wait_for(client.aclose(), timeout=self._timeout_s * 2)
+            except (RedisError, OSError, TimeoutError):
+                pass
 
     async def info(self, ep: Endpoint) -> ReplicationInfo:
         """``INFO replication`` and ``CONFIG GET min-replicas-to-write``; read-only."""
@@ -292,24 +297,31 @@ class RedisReplicator(StateReplicator):
         written = time.monotonic()
         with _errors(primary, "write the heartbeat"):
             await self._client(primary).set(HEARTBEAT_KEY, value)
-        remaining = timeout_ms / 1000 - (time.monotonic() - written)
         try:
-            async with asyncio.timeout(max(remaining, 0.0)):
-                seen = await self._poll_heartbeat(replica, value)
-        except TimeoutError:
-            return None, f"heartbeat not seen on replica {replica} within {timeout_ms} ms"
+            seen = await self._poll_heartbeat(replica, value, written + timeout_ms / 1000)
         except StateError as exc:
             return None, str(exc)
+        if seen is None:
+            return None, f"heartbeat not seen on replica {replica} within {timeout_ms} ms"
         return (seen - written) * 1000, None
 
-    async def _poll_heartbeat(self, replica: Endpoint, value: bytes) -> float:
+    async def _poll_heartbeat(
+        self, replica: Endpoint, value: bytes, deadline: float
+    ) -> float | None:
+        """When ``replica`` first showed ``value``; None if not by ``deadline`` (monotonic).
+
+        A deadline loop rather than a cancelled wait: cancelling a Redis command half-way
+        was seen to leave the shared client unusable for later measurements. Each GET is
+        bounded by the client's socket timeout.
+        """
         client = self._client(replica)
-        while True:
+        while time.monotonic() < deadline:
             with _errors(replica, "read the heartbeat"):
                 got = await client.get(HEARTBEAT_KEY)
             if got == value:
                 return time.monotonic()
             await asyncio.sleep(_POLL_S)
+        return None
 
     async def _offsets(
         self, primary: Endpoint, replica: Endpoint, timeout_ms: int

@@ -143,7 +143,7 @@ class WatchActivities:
     ) -> list[Transition]:
         timeout_ms = service.probe.timeout_ms
         beats = await asyncio.gather(
-            *(self._engine.heartbeat(replica, timeout_ms) for replica in service.replicas)
+            *(self._bounded_heartbeat(replica, timeout_ms) for replica in service.replicas)
         )
         now = self._clock()
         transitions = []
@@ -157,6 +157,14 @@ class WatchActivities:
                 activity.logger.info("transition: %s", transition.reason)
                 transitions.append(transition)
         return transitions
+
+    async def _bounded_heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
+        """A heartbeat that cannot stall the tick, whatever a client library does on close."""
+        budget = timeout_ms / 1000 + 0.5
+        try:
+            return await asyncio.wait_for(self._engine.heartbeat(replica, timeout_ms), budget)
+        except TimeoutError:
+            return ProbeResult(False, budget * 1000, f"no answer within {budget * 1000:.0f} ms")
 
     def _sync_once(
         self, service: Service, syncers: dict[str, SyncPoller], sync: dict[str, SyncStats]

@@ -13,10 +13,13 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ReadOnlyError
+from temporalio.client import WorkflowUpdateFailedError
 
-from drc.model import ServiceState
-from tests.support.net import assert_eventually
+from drc.model import FailoverRequest, ServiceState
+from drc.names import monitor_id
+from tests.support.net import assert_eventually, free_port
 from tests.support.stack import DrcStack, demo_like_catalog, running_drc
+from workflows.monitor import ServiceMonitorWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +105,33 @@ async def test_killing_the_state_primary_loses_no_acknowledged_order(drc: DrcSta
             await old.set("direct", "write")
     finally:
         await old.aclose()
+
+
+async def test_a_replica_that_stops_replicating_is_sync_degraded_and_not_promoted(
+    drc: DrcStack,
+) -> None:
+    replica = _redis(drc, "redis-b")
+    primary = drc.platform.replica("redis-a").url
+    await replica.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # link broken
+    try:
+
+        async def degraded() -> None:
+            sync = (await drc.status())[STATE].sync
+            assert [s.state for s in sync] == ["sync_degraded"], sync
+
+        await assert_eventually(degraded, timeout=30)
+        handle = drc.client.get_workflow_handle_for(ServiceMonitorWorkflow.run, monitor_id(STATE))
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ServiceMonitorWorkflow.failover, FailoverRequest())
+        reason = str(refused.value.cause)
+        assert "cannot fail over order-state: redis-b is sync_degraded: lag" in reason
+        assert "max_lag_on_failover 0 ms" in reason and "offset gap" in reason
+        decisions = (await drc.status())[STATE].decisions
+        assert any(
+            d.action == "sync-degraded" and "redis-b is behind redis-a" in d.reason
+            for d in decisions
+        ), decisions
+    finally:
+        await replica.execute_command("REPLICAOF", str(primary.host), str(primary.port))
+        await replica.aclose()
+    await assert_eventually(lambda: _settled(drc, "redis-a"), timeout=30)

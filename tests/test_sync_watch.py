@@ -57,13 +57,19 @@ async def watch_until_sync_event(service: Service, state: RedisReplicator) -> Wa
     env = ActivityEnvironment()
     async with ProbeEngine() as engine:
         watch = WatchActivities(engine, state)
-        result = await env.run(watch.watch_service, WatchInput(service, primary="redis-a"))
-        while not result.sync_events:
+        result = await env.run(
+            watch.watch_service, WatchInput(service, primary="redis-a", max_duration_s=20)
+        )
+        for _ in range(10):  # bounded: a missing event fails the test instead of hanging it
+            if result.sync_events:
+                return result
             result = await env.run(
                 watch.watch_service,
-                WatchInput(service, result.tracks, primary="redis-a", sync=result.sync),
+                WatchInput(
+                    service, result.tracks, primary="redis-a", sync=result.sync, max_duration_s=20
+                ),
             )
-        return result
+        raise AssertionError("no sync event from the watch")
 
 
 async def test_a_healthy_pair_is_in_sync_with_a_measured_lag(pair: tuple[int, int]) -> None:
@@ -90,7 +96,9 @@ async def test_a_replica_that_stops_replicating_becomes_sync_degraded(
         watch = WatchActivities(engine, state)
         result = await env.run(
             watch.watch_service,
-            WatchInput(service, in_sync.tracks, primary="redis-a", sync=in_sync.sync),
+            WatchInput(
+                service, in_sync.tracks, primary="redis-a", sync=in_sync.sync, max_duration_s=20
+            ),
         )
     await state.close()
     event = result.sync_events[0]

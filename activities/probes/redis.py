@@ -35,7 +35,7 @@ async def probe_redis(check: RedisCheck) -> ProbeResult:
     except (RedisError, OSError, TimeoutError) as exc:
         return failed(started, describe(exc, check.timeout_ms))
     finally:
-        await client.aclose()
+        await _close(client, timeout_s)
     latency = elapsed_ms(started)
     role = str(info.get("role", "unknown"))
     detail = f"role={role}"
@@ -50,3 +50,11 @@ async def _ping_and_info(client: aioredis.Redis) -> dict[str, object]:
     await client.ping()
     info: dict[str, object] = await client.info("replication")
     return info
+
+
+async def _close(client: aioredis.Redis, timeout_s: float) -> None:
+    """Close the probe's client, bounded: a close that hangs must never stall a watch tick."""
+    try:
+        await asyncio.wait_for(client.aclose(), timeout=max(timeout_s, 0.5))
+    except (RedisError, OSError, TimeoutError):
+        pass  # the connection is gone either way; the probe's answer is already known
