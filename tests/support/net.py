@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -11,11 +12,28 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+_HANDED_OUT: set[int] = set()
+# Below the kernel's ephemeral range (32768-60999 here): a port taken from that range can be
+# grabbed a moment later by any outgoing connection or by a server told to pick a random
+# port (Temporal's dev server does, for its HTTP and metrics ports), and then HAProxy or a
+# demo replica fails to bind it.
+_LISTEN_PORTS = (20000, 32000)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1, outside the ephemeral range, not listened on right now."""
+    for _ in range(1000):
+        port = random.randrange(*_LISTEN_PORTS)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_LISTEN_PORTS}")
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
