@@ -11,7 +11,6 @@ through the runtime API on the admin-level stats socket; the names it uses come 
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from demo.platform import demo_dir
 from drc.names import backend_name, frontend_name, server_name
-from drc.process import die_with_parent
+from drc.process import spawn_logged, stop_child
 from runbooks.catalog import Catalog, Redundancy, Replica, Service
 
 _UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
@@ -148,14 +147,7 @@ def start_haproxy(config: Path, socket_path: Path, timeout: float = 10) -> subpr
     """
     check_haproxy_config(config)
     out = config.parent / "haproxy.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [haproxy_executable(), "-f", str(config), "-db"],
-            preexec_fn=die_with_parent,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    proc = spawn_logged([haproxy_executable(), "-f", str(config), "-db"], out)
     try:
         _wait_ready(proc, socket_path, timeout, out)
     except BaseException:
@@ -166,14 +158,7 @@ def start_haproxy(config: Path, socket_path: Path, timeout: float = 10) -> subpr
 
 def stop_haproxy(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
     """SIGTERM HAProxy (an immediate stop), wait, and SIGKILL it if it lingers."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_child(proc, timeout)
 
 
 def _wait_ready(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from drc.process import die_with_parent, venv_bin
+from drc.process import spawn_logged, stop_child, venv_bin
 
 
 def start_supervisord(
@@ -22,14 +21,7 @@ def start_supervisord(
     ``timeout`` passes; the message carries the reason.
     """
     out = config.parent / "supervisord.out"
-    with out.open("wb") as sink:  # this run only, so an error quotes its own cause
-        proc = subprocess.Popen(
-            [venv_bin("supervisord"), "-c", str(config)],
-            preexec_fn=die_with_parent,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    proc = spawn_logged([venv_bin("supervisord"), "-c", str(config)], out)
     try:
         _wait_running(proc, supervisor_url, timeout, out)
     except BaseException:
@@ -40,14 +32,7 @@ def start_supervisord(
 
 def stop_supervisord(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     """SIGTERM supervisord (which stops its programs), wait, and SIGKILL if it lingers."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_child(proc, timeout)
 
 
 def _wait_running(

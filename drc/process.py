@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,3 +32,27 @@ def venv_bin(name: str) -> str:
     if found is None:
         raise FileNotFoundError(f"{name} is not installed (pip install -e . installs it)")
     return found
+
+
+def spawn_logged(argv: list[str], out: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` logging to ``out`` (this run only), no stdin, dying with its parent."""
+    with out.open("wb") as sink:
+        return subprocess.Popen(
+            argv,
+            preexec_fn=die_with_parent,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def stop_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM ``proc``, wait up to ``timeout``, then SIGKILL it; a no-op once it has ended."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -96,20 +97,9 @@ def status(
     catalog: CatalogOption = None,
 ) -> None:
     """Every service and replica with its state, latency and last error."""
-    from workers.status import read_status, status_json, status_table
+    from workers.status import status_json, status_table
 
-    settings = _settings(catalog)
-    catalog_model = _load(settings)
-
-    async def main() -> None:
-        client = await connect(settings)
-        entries = await read_status(client, catalog_model, settings.home)
-        if as_json:
-            typer.echo(json.dumps(status_json(entries), indent=2))
-        else:
-            typer.echo(status_table(entries))
-
-    _run(main())
+    _show(catalog, status_json if as_json else status_table)
 
 
 @app.command()
@@ -118,15 +108,22 @@ def sync(
     catalog: CatalogOption = None,
 ) -> None:
     """Replication of every replicated-state service: lag p50/p99, offsets, consistency."""
-    from workers.status import read_status, sync_json, sync_table
+    from workers.status import sync_json, sync_table
+
+    _show(catalog, sync_json if as_json else sync_table)
+
+
+def _show(catalog: Path | None, render: Callable[[list[Any]], Any]) -> None:
+    """Read every monitor's status and print it rendered (JSON for a dict, else as text)."""
+    from workers.status import read_status
 
     settings = _settings(catalog)
     catalog_model = _load(settings)
 
     async def main() -> None:
         client = await connect(settings)
-        entries = await read_status(client, catalog_model, settings.home)
-        typer.echo(json.dumps(sync_json(entries), indent=2) if as_json else sync_table(entries))
+        shown = render(await read_status(client, catalog_model, settings.home))
+        typer.echo(json.dumps(shown, indent=2) if isinstance(shown, dict) else shown)
 
     _run(main())
 
