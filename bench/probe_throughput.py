@@ -15,10 +15,8 @@ import gc
 import json
 import multiprocessing as mp
 import os
-import platform
 import resource
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activities.probes import ProbeEngine, ticks  # noqa: E402
+from bench.common import machine as common_machine  # noqa: E402
 from runbooks.catalog import Replica  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -238,23 +237,15 @@ def figures(
 
 
 def machine() -> dict[str, object]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    # Before pinning: nproc reports the caller's affinity, and the prober is pinned to one CPU.
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    """bench.common's machine description, under the keys this bench's records have used."""
     import aiohttp
 
+    m = common_machine()  # os.cpu_count(): all CPUs, whatever this process is pinned to
     return {
-        "node": platform.node(),
-        "nproc": int(nproc) if nproc.isdigit() else os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
+        "node": m["host"],
+        "nproc": m["cpus"],
+        "cpu_model": m["cpu"],
+        "python": m["python"],
         "aiohttp": aiohttp.__version__,
     }
 
