@@ -22,8 +22,8 @@ from activities.process_control import ProcessController
 from activities.process_control import to_application_error as process_error
 from activities.traffic import ServerState, TrafficError, TrafficManager, TrafficState
 from activities.traffic import to_application_error as traffic_error
+from drc.catalog import Replica, Service
 from drc.errors import ProcessControlError
-from runbooks.catalog import Replica, Service
 
 HEALTH_TIMEOUT_MS = 2000
 POLL_INTERVAL_S = 0.5

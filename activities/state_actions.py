@@ -22,7 +22,7 @@ from activities.state import (
     StateUnreachableError,
     to_application_error,
 )
-from runbooks.catalog import Service
+from drc.catalog import Service
 
 
 class StateActions:

@@ -21,11 +21,11 @@ from activities.probes.ticker import ticks
 from activities.state import StateReplicator
 from activities.state_actions import replica_endpoint
 from activities.sync_poller import SyncPoller
+from drc.catalog import Replica, Service
 from drc.detector import Detector, Observation
 from drc.model import ProbeResult, ReplicaTrack, Transition, WatchInput, WatchResult
 from drc.sync import SyncEvent, SyncStats
 from drc.sync import observe as observe_sync
-from runbooks.catalog import Replica, Service
 
 HEALTH_TIMEOUT_CAP_MS = 5000
 

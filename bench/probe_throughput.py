@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from activities.probes import ProbeEngine, ticks  # noqa: E402
 from bench.common import machine as common_machine  # noqa: E402
-from runbooks.catalog import Replica  # noqa: E402
+from drc.catalog import Replica  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 COLUMNS = (

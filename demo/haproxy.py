@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from demo.platform import demo_dir
+from drc.catalog import Catalog, Redundancy, Replica, Service
 from drc.names import backend_name, frontend_name, server_name
 from drc.process import spawn_logged, stop_child
-from runbooks.catalog import Catalog, Redundancy, Replica, Service
 
 _UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from runbooks.catalog import Catalog, Redundancy, Replica, Service
+from drc.catalog import Catalog, Redundancy, Replica, Service
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

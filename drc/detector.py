@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drc.catalog import Redundancy, Service
 from drc.model import ProbeResult, ReplicaState, ReplicaTrack, ServiceState, Transition
-from runbooks.catalog import Redundancy, Service
 
 STABLE_STATES = frozenset(
     {ReplicaState.UNKNOWN, ReplicaState.HEALTHY, ReplicaState.DEGRADED, ReplicaState.FAILED}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from drc.catalog import Replica, Service
 from drc.sync import SyncEvent, SyncStats
-from runbooks.catalog import Replica, Service
 
 
 class ReplicaState(StrEnum):

@@ -17,13 +17,13 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError
 
+from drc.catalog import NAME_PATTERN, Service, StrictModel
 from drc.errors import CatalogIssue, RunbookError
 from drc.names import backend_name
-from runbooks.actions import ACTIONS, ActionSpec
-from runbooks.catalog import NAME_PATTERN, Service, StrictModel
 
 # The loader's duplicate-key-refusing SafeLoader and location formatter: one YAML dialect.
-from runbooks.loader import _UniqueKeyLoader, format_location
+from drc.yamlio import UniqueKeyLoader, format_location
+from runbooks.actions import ACTIONS, ActionSpec
 
 RUNBOOK_DIR = Path(__file__).parent
 
@@ -83,7 +83,7 @@ def load_runbook(path: Path | str) -> Runbook:
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except OSError as exc:
         raise _error(source, [CatalogIssue("", f"cannot read: {exc.strerror}")]) from None
     except yaml.YAMLError as exc:

@@ -15,10 +15,10 @@ from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessController
 from activities.state_actions import StateActions
 from activities.traffic import ServerState, TrafficManager, TrafficState
+from drc.catalog_loader import parse_catalog
 from drc.errors import RunbookError
 from drc.model import ProcessResult
 from runbooks.actions import ACTIONS
-from runbooks.loader import parse_catalog
 from runbooks.runbook import render_args
 
 SERVICE = parse_catalog(

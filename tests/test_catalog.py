@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from drc.catalog import Redundancy
+from drc.catalog_loader import load_catalog, parse_catalog
 from drc.errors import CatalogError, CatalogIssue
 from drc.settings import DEFAULT_CATALOG
-from runbooks.catalog import Redundancy
-from runbooks.loader import format_location, load_catalog, parse_catalog
+from drc.yamlio import format_location
 
 
 def replica(name: str, **extra: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from demo.platform import supervisor_config
-from runbooks.loader import load_catalog
+from drc.catalog_loader import load_catalog
 from tests.support.net import assert_eventually
 from tests.support.supervisor import Platform, running_platform
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drc.catalog import Service
 from drc.detector import STABLE_STATES, Detector, Observation, is_suspect, service_state
 from drc.model import ProbeResult, ReplicaState, ReplicaTrack, ServiceState, Transition
-from runbooks.catalog import Service
 
 U, H, D, F = (
     ReplicaState.UNKNOWN,

@@ -30,8 +30,8 @@ from demo.haproxy import (
     server_name,
     write_haproxy_config,
 )
-from runbooks.catalog import Catalog
-from runbooks.loader import parse_catalog
+from drc.catalog import Catalog
+from drc.catalog_loader import parse_catalog
 from tests.support.haproxy import RunningHAProxy, running_haproxy
 from tests.support.net import assert_eventually, free_port
 

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.actions import ActionInput, ActionResult
+from drc.catalog_loader import parse_catalog
 from drc.model import (
     FailoverRequest,
     PauseRequest,
@@ -30,7 +31,6 @@ from drc.model import (
     WatchInput,
     WatchResult,
 )
-from runbooks.loader import parse_catalog
 from runbooks.runbook import load_builtin_runbooks
 from tests.support.net import assert_eventually
 from tests.support.temporal import new_worker, start_time_skipping

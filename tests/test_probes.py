@@ -15,7 +15,7 @@ from aiohttp import web
 
 from activities.probes import HttpProber, ProbeEngine, probe_postgres, probe_redis, probe_tcp
 from activities.probes.ticker import Tick, ticks
-from runbooks.catalog import HttpCheck, PostgresCheck, RedisCheck, Replica, TcpCheck
+from drc.catalog import HttpCheck, PostgresCheck, RedisCheck, Replica, TcpCheck
 from tests.support.net import free_port
 from tests.support.redis_server import REDIS_SERVER, RedisServer, start_redis
 

@@ -14,8 +14,8 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.actions import ActionInput, ActionResult
+from drc.catalog_loader import parse_catalog
 from runbooks.actions import ACTIONS
-from runbooks.loader import parse_catalog
 from runbooks.runbook import Runbook, load_builtin_runbooks
 from tests.support.net import assert_eventually
 from tests.support.temporal import new_worker, start_time_skipping

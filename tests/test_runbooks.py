@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from demo.haproxy import backend_name
+from drc.catalog_loader import parse_catalog
 from drc.errors import RunbookError
 from runbooks.actions import ACTIONS
-from runbooks.loader import parse_catalog
 from runbooks.runbook import (
     Runbook,
     check_params,

@@ -15,8 +15,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.actions import ActionInput
 from activities.state import RedisReplicator
 from activities.state_actions import StateActions
-from runbooks.catalog import Service
-from runbooks.loader import parse_catalog
+from drc.catalog import Service
+from drc.catalog_loader import parse_catalog
 from tests.support.net import free_port
 from tests.support.redis_server import start_redis
 

@@ -13,10 +13,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.probes.engine import ProbeEngine
 from activities.state import RedisReplicator
 from activities.watch import WatchActivities
+from drc.catalog import Service
+from drc.catalog_loader import parse_catalog
 from drc.model import ReplicaState, ReplicaTrack, WatchInput, WatchResult
 from drc.sync import SyncStats, observe
-from runbooks.catalog import Service
-from runbooks.loader import parse_catalog
 from tests.support.net import free_port
 from tests.support.redis_server import start_redis
 from workflows.escalation import choose_standby

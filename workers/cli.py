@@ -16,12 +16,12 @@ import typer
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from drc.catalog import Catalog
+from drc.catalog_loader import load_catalog
 from drc.errors import CatalogError, DrcError, RunbookError, UnknownServiceError
 from drc.model import FailoverRequest, PauseRequest, RestartRequest
 from drc.names import monitor_id
 from drc.settings import Settings
-from runbooks.catalog import Catalog
-from runbooks.loader import load_catalog
 from runbooks.runbook import load_builtin_runbooks
 from workers.connect import connect
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from demo.haproxy import start_haproxy, write_haproxy_config
 from demo.platform import write_supervisor_config
 from demo.supervisor import start_supervisord
+from drc.catalog import Catalog
 from drc.settings import Settings
-from runbooks.catalog import Catalog
 from workers.devstack import Child, Stack, spawn, start_temporal, wait_temporal_ready
 
 

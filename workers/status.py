@@ -11,10 +11,10 @@ from temporalio.service import RPCError
 
 from activities.traffic import HAProxyRuntime, TrafficError
 from activities.watch import WatchProgress, progress_from_details
+from drc.catalog import Catalog
 from drc.detector import is_suspect
 from drc.model import MonitorStatus, ReplicaState, ReplicaStatus, ReplicaTrack
 from drc.names import backend_name, monitor_id, server_name
-from runbooks.catalog import Catalog
 from workflows.monitor import ServiceMonitorWorkflow
 
 OVERLAY_STATES = {ReplicaState.RECOVERING, ReplicaState.CRASH_LOOPING}

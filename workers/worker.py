@@ -22,9 +22,9 @@ from activities.state import RedisReplicator, StateReplicator
 from activities.state_actions import StateActions
 from activities.traffic import HAProxyRuntime, TrafficManager, UnconfiguredTrafficManager
 from activities.watch import WatchActivities
+from drc.catalog import Catalog
 from drc.names import SA_KIND, SA_SERVICE, monitor_id
 from drc.settings import Settings
-from runbooks.catalog import Catalog
 from runbooks.runbook import load_builtin_runbooks
 from workers.connect import connect
 from workflows.monitor import MonitorInput, ServiceMonitorWorkflow

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from drc.catalog import Redundancy, Service
 from drc.model import ReplicaState, ReplicaTrack
 from drc.sync import SyncStats
-from runbooks.catalog import Redundancy, Service
 
 SERVING = (ReplicaState.HEALTHY, ReplicaState.DEGRADED)
 

@@ -23,6 +23,7 @@ from temporalio.workflow import ActivityHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.watch import WatchActivities
+    from drc.catalog import Redundancy, Service
     from drc.detector import is_suspect, service_state
     from drc.model import (
         Decision,
@@ -44,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from drc.names import SA_INCIDENT, SA_KIND, SA_SERVICE, SA_SEVERITY, restart_id, runbook_id
     from drc.sync import SyncStats
-    from runbooks.catalog import Redundancy, Service
     from runbooks.runbook import Runbook
     from workflows.escalation import choose_standby
     from workflows.restart import RestartReplicaWorkflow

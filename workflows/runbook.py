@@ -39,9 +39,9 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import TypeAdapter
 
     from activities.actions import ActionInput, ActionResult
+    from drc.catalog import Service
     from drc.errors import RunbookError
     from runbooks.actions import ACTIONS
-    from runbooks.catalog import Service
     from runbooks.runbook import (
         ActionCall,
         RetrySpec,

@@ -11,8 +11,8 @@ from activities.probes.http import HttpProber
 from activities.probes.postgres import probe_postgres
 from activities.probes.redis import probe_redis
 from activities.probes.tcp import probe_tcp
+from drc.catalog import Check, HttpCheck, PostgresCheck, RedisCheck, Replica, TcpCheck
 from drc.model import ProbeResult
-from runbooks.catalog import Check, HttpCheck, PostgresCheck, RedisCheck, Replica, TcpCheck
 
 
 class ProbeEngine:

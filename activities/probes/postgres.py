@@ -9,8 +9,8 @@ import time
 import psycopg
 
 from activities.probes.outcome import describe, elapsed_ms, failed
+from drc.catalog import PostgresCheck
 from drc.model import ProbeResult
-from runbooks.catalog import PostgresCheck
 
 
 async def probe_postgres(check: PostgresCheck) -> ProbeResult:

@@ -11,8 +11,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from activities.probes.outcome import describe, elapsed_ms, failed
+from drc.catalog import RedisCheck
 from drc.model import ProbeResult
-from runbooks.catalog import RedisCheck
 
 
 async def probe_redis(check: RedisCheck) -> ProbeResult:

@@ -12,7 +12,7 @@ from subprocess import Popen
 
 from activities.traffic import HAProxyRuntime
 from demo.haproxy import start_haproxy, stop_haproxy, write_haproxy_config
-from runbooks.catalog import Catalog
+from drc.catalog import Catalog
 
 
 @dataclass

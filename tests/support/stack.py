@@ -20,10 +20,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from demo.haproxy import start_haproxy, stop_haproxy, write_haproxy_config
+from drc.catalog import Catalog, TrafficControl
+from drc.catalog_loader import load_catalog
 from drc.model import MonitorStatus
 from drc.settings import DEFAULT_CATALOG
-from runbooks.catalog import Catalog, TrafficControl
-from runbooks.loader import load_catalog
 from tests.support.net import free_port
 from tests.support.supervisor import Platform, running_platform, small_catalog
 from workers.devstack import Child, spawn, start_temporal, wait_temporal_ready

@@ -11,8 +11,8 @@ from typing import Any
 
 from demo.platform import marker_path, write_supervisor_config
 from demo.supervisor import start_supervisord, stop_supervisord
-from runbooks.catalog import Catalog, Replica
-from runbooks.loader import parse_catalog
+from drc.catalog import Catalog, Replica
+from drc.catalog_loader import parse_catalog
 from tests.support.net import free_port, wait_port
 
 

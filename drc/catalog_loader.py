@@ -3,69 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from drc.catalog import Catalog, Redundancy
 from drc.errors import CatalogError, CatalogIssue
-from runbooks.catalog import Catalog, Redundancy
-
-_UNION_TAGS = {"http", "tcp", "redis", "postgres"}
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate mapping keys instead of keeping the last one."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,  # type: ignore[arg-type]
-)
-
-
-def format_location(loc: Sequence[int | str]) -> str:
-    """Turn a pydantic error location into ``services[2].replicas[0].url``."""
-    out = ""
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in _UNION_TAGS and _is_check_branch(loc, i):
-            continue  # the discriminated-union branch, not a key the user wrote
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _is_check_branch(loc: Sequence[int | str], i: int) -> bool:
-    # Only ``checks[N].<tag>`` is a union branch; a user's own key called ``redis`` elsewhere
-    # (say, a typo on a replica) must keep its place in the location.
-    return i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] == "checks"
-
-
-def _is_tuple_echo(error: Any) -> bool:
-    # pydantic counts only the items that validated, so a one-replica service with a typo is
-    # also "too short" (and so is every tuple above it); that echo hides the real problem.
-    given, ctx = error.get("input"), error.get("ctx") or {}
-    return (
-        error["type"] == "too_short"
-        and isinstance(given, list | tuple)
-        and len(given) >= ctx.get("min_length", 0)
-    )
+from drc.yamlio import UniqueKeyLoader, format_location, is_tuple_echo
 
 
 def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
@@ -76,7 +22,7 @@ def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
         issues = [
             CatalogIssue(format_location(e["loc"]), e["msg"])
             for e in exc.errors()
-            if not _is_tuple_echo(e)
+            if not is_tuple_echo(e)
         ]
         raise CatalogError(source, issues) from None
     issues = cross_check(catalog)
@@ -93,7 +39,7 @@ def load_catalog(path: Path | str) -> Catalog:
     except OSError as exc:
         raise CatalogError(source, [CatalogIssue("", f"cannot read: {exc.strerror}")]) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"

@@ -1,0 +1,63 @@
+"""The one YAML dialect drc reads (no duplicate keys) and how it names a location in it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+_UNION_TAGS = {"http", "tcp", "redis", "postgres"}
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate mapping keys instead of keeping the last one."""
+
+
+def _construct_unique_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_unique_mapping,  # type: ignore[arg-type]
+)
+
+
+def format_location(loc: Sequence[int | str]) -> str:
+    """Turn a pydantic error location into ``services[2].replicas[0].url``."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _UNION_TAGS and _is_check_branch(loc, i):
+            continue  # the discriminated-union branch, not a key the user wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _is_check_branch(loc: Sequence[int | str], i: int) -> bool:
+    # Only ``checks[N].<tag>`` is a union branch; a user's own key called ``redis`` elsewhere
+    # (say, a typo on a replica) must keep its place in the location.
+    return i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] == "checks"
+
+
+def is_tuple_echo(error: Any) -> bool:
+    """Whether a pydantic error is only the echo of an inner error (a "too short" tuple)."""
+    # pydantic counts only the items that validated, so a one-replica service with a typo is
+    # also "too short" (and so is every tuple above it); that echo hides the real problem.
+    given, ctx = error.get("input"), error.get("ctx") or {}
+    return (
+        error["type"] == "too_short"
+        and isinstance(given, list | tuple)
+        and len(given) >= ctx.get("min_length", 0)
+    )
