@@ -13,14 +13,16 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: install
-	$(BIN)/python bench/probe_throughput.py
+	$(BIN)/python bench/worker_scale.py --takeover
 	$(BIN)/python bench/detect_restart.py
 
 # Debian packages, installed only when something is missing (apt needs root).

@@ -4,50 +4,39 @@ Every activity takes the same ``ActionInput`` (the action's rendered args plus t
 acts on) and returns an ``ActionResult`` whose ``summary`` is the sentence kept in the
 runbook's journal. Domain errors that a retry cannot cure become non-retryable
 ``ApplicationError``s; everything else is left to the step's retry policy.
+
+Every action heartbeats while it runs (``activities.heartbeat``): the runbook engine calls it
+with a short heartbeat timeout, so a step whose worker died is retried on another worker
+within seconds. Each one is idempotent (its docstring says why), so that retry is safe even
+when the first attempt got as far as changing the world.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessController
 from activities.process_control import to_application_error as process_error
 from activities.traffic import ServerState, TrafficError, TrafficManager, TrafficState
 from activities.traffic import to_application_error as traffic_error
-from drc.catalog import Replica, Service
+from drc.catalog import Replica
 from drc.errors import ProcessControlError
+from drc.repair import ActionInput, ActionResult
 
 HEALTH_TIMEOUT_MS = 2000
 POLL_INTERVAL_S = 0.5
 OUTPUT_TAIL = 400
 """Characters of a command's output kept in a summary or an error."""
 
-
-@dataclass
-class ActionInput:
-    """One action call: what to do (rendered args) and to which service."""
-
-    action: str
-    args: dict[str, Any]
-    service: Service
-    supervisor_url: str
-    allowed_commands: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ActionResult:
-    """What an action did, as one sentence for the runbook's journal and report."""
-
-    action: str
-    summary: str
+__all__ = ["ActionInput", "ActionResult", "RunbookActivities"]  # the types live in drc.repair
 
 
 def _fatal(message: str, kind: str) -> ApplicationError:
@@ -85,6 +74,7 @@ class RunbookActivities:
         ]
 
     @activity.defn(name="action_traffic_set")
+    @heartbeating
     async def traffic_set(self, inp: ActionInput) -> ActionResult:
         """Put a server in a state; idempotent, as setting a state twice is the same state.
 
@@ -101,6 +91,7 @@ class RunbookActivities:
         )
 
     @activity.defn(name="action_traffic_expect")
+    @heartbeating
     async def traffic_expect(self, inp: ActionInput) -> ActionResult:
         """Fail unless the server is in the expected state; read-only, so safe to retry."""
         backend, server, state = _traffic_args(inp)
@@ -115,6 +106,7 @@ class RunbookActivities:
         return ActionResult(inp.action, f"{server} in {backend} is {state} as expected")
 
     @activity.defn(name="action_process_stop")
+    @heartbeating
     async def process_stop(self, inp: ActionInput) -> ActionResult:
         """Stop the replica's process; idempotent (a stopped process stays stopped)."""
         replica, process = self._process(inp)
@@ -126,6 +118,7 @@ class RunbookActivities:
         return ActionResult(inp.action, f"{replica.name} ({process}) {done}: {result.state_after}")
 
     @activity.defn(name="action_process_start")
+    @heartbeating
     async def process_start(self, inp: ActionInput) -> ActionResult:
         """Start the replica's process; idempotent (a running process is left running).
 
@@ -142,6 +135,7 @@ class RunbookActivities:
         )
 
     @activity.defn(name="action_replica_healthy")
+    @heartbeating
     async def replica_healthy(self, inp: ActionInput) -> ActionResult:
         """One health probe of the replica must pass; read-only, so safe to retry."""
         replica = _replica(inp)
@@ -153,6 +147,7 @@ class RunbookActivities:
         return ActionResult(inp.action, f"{replica.name} healthy ({result.latency_ms:.0f} ms)")
 
     @activity.defn(name="action_replica_wait_healthy")
+    @heartbeating
     async def replica_wait_healthy(self, inp: ActionInput) -> ActionResult:
         """Probe until the replica is healthy or ``timeout_s`` (default 30) passes.
 
@@ -177,6 +172,7 @@ class RunbookActivities:
             await asyncio.sleep(POLL_INTERVAL_S)
 
     @activity.defn(name="action_replica_promote")
+    @heartbeating
     async def replica_promote(self, inp: ActionInput) -> ActionResult:
         """POST ``/admin/promote``; the replica's contract is that promoting a primary is 2xx.
 
@@ -185,11 +181,13 @@ class RunbookActivities:
         return await self._admin(inp, "promote")
 
     @activity.defn(name="action_replica_demote")
+    @heartbeating
     async def replica_demote(self, inp: ActionInput) -> ActionResult:
         """POST ``/admin/demote``; demoting a replica that is not primary must answer 2xx."""
         return await self._admin(inp, "demote")
 
     @activity.defn(name="action_frontend_verify")
+    @heartbeating
     async def frontend_verify(self, inp: ActionInput) -> ActionResult:
         """GET through the service's front end until it answers as expected; read-only.
 
@@ -215,6 +213,7 @@ class RunbookActivities:
         )
 
     @activity.defn(name="action_command")
+    @heartbeating
     async def command(self, inp: ActionInput) -> ActionResult:
         """Run an allow-listed command from an argv list: never a shell, never a string.
 

@@ -1,7 +1,9 @@
 """Process control: stop, start and inspect a replica's process, and the activities over them.
 
 ``ProcessController`` is the backend interface; ``SupervisorController`` drives supervisord
-over XML-RPC. Every operation is idempotent, so Temporal may retry any of them safely.
+over XML-RPC. Every operation is idempotent, so Temporal may retry any of them safely; the
+stop and start activities heartbeat while they run (a stop may wait seconds for supervisord),
+so a restart whose worker died resumes on another worker within seconds.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from drc.errors import ProcessControlError, ProcessExitedError
-from drc.model import ProcessInput, ProcessResult
+from drc.repair import ProcessInput, ProcessResult
 
 # supervisord process states (supervisor.states.ProcessStates), by statename.
 RUNNING_STATES = frozenset({"RUNNING", "STARTING", "BACKOFF"})
@@ -73,6 +76,8 @@ class ProcessInfo:
     exitstatus: int | None
     """Exit status of the last run; None while running or when it never ran."""
     description: str
+    uptime_s: float | None = None
+    """Seconds since supervisord started the process (by its own clock); None when not alive."""
 
 
 class ProcessController(ABC):
@@ -112,6 +117,7 @@ class SupervisorController(ProcessController):
             pid=raw["pid"] or None,
             exitstatus=None if running or not raw["start"] else raw["exitstatus"],
             description=raw["description"],
+            uptime_s=float(raw["now"] - raw["start"]) if running and raw["start"] else None,
         )
 
     async def stop(self, url: str, name: str) -> ProcessResult:
@@ -216,6 +222,7 @@ class ProcessActivities:
         self._controller = controller
 
     @activity.defn(name="stop_process")
+    @heartbeating
     async def stop_process(self, inp: ProcessInput) -> ProcessResult:
         """Stop the process; idempotent (stopping a stopped process is action "none").
 
@@ -236,6 +243,7 @@ class ProcessActivities:
         return result
 
     @activity.defn(name="start_process")
+    @heartbeating
     async def start_process(self, inp: ProcessInput) -> ProcessResult:
         """Start the process; idempotent (starting a running process is action "none").
 

@@ -7,7 +7,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessController
-from drc.model import ProbeResult, WaitHealthyInput
+from drc.model import ProbeResult
+from drc.repair import WaitHealthyInput
 
 DEAD_STATES = frozenset({"EXITED", "FATAL", "BACKOFF", "STOPPED"})
 

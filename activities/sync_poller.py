@@ -6,7 +6,14 @@ import asyncio
 import time
 from typing import Any
 
-from activities.state import ConsistencyResult, Endpoint, LagSample, StateError, StateReplicator
+from activities.state import (
+    ConsistencyResult,
+    Endpoint,
+    LagSample,
+    StateError,
+    StateReplicator,
+    StateUnreachableError,
+)
 from drc.sync import ConsistencySummary
 
 CONSISTENCY_EVERY_S = 30.0
@@ -46,14 +53,28 @@ class SyncPoller:
             self._check = asyncio.create_task(self._consistency())
 
     def take_lag(self) -> LagSample | None:
-        """A finished lag sample, once; None while measuring or idle."""
+        """A finished lag sample, once; None while measuring or idle.
+
+        A primary that does not answer gives a sample with ``primary_reachable`` False and the
+        replica's own view (see ``StateReplicator.measure_lag``). One that answers but refuses
+        the heartbeat (fenced during a failover, or no longer a primary) gives a sample with
+        nothing measured and the refusal as its error.
+        """
         if self._lag is None or not self._lag.done():
             return None
         task, self._lag = self._lag, None
         try:
             return task.result()
-        except StateError as exc:  # the primary itself did not answer: a sample that says so
-            return LagSample(None, -1, -1, False, time.time(), f"no measurement: {exc}")
+        except StateError as exc:
+            return LagSample(
+                None,
+                -1,
+                -1,
+                False,
+                time.time(),
+                f"no measurement: {exc}",
+                primary_reachable=not isinstance(exc, StateUnreachableError),
+            )
 
     def take_check(self) -> ConsistencySummary | None:
         """A finished consistency summary, once."""

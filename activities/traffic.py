@@ -4,13 +4,22 @@
 runtime API (the ``stats socket``, which must be ``level admin`` for ``set server``).
 ``TrafficActivities`` exposes both operations to workflows. Setting a state is idempotent,
 so Temporal may retry ``set_traffic`` safely.
+
+Given a state file, ``HAProxyRuntime`` also saves HAProxy's server state there after every
+change it makes; HAProxy loads that file when it (re)starts (``demo/haproxy.py``), so the
+traffic state drc set survives HAProxy's death.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import re
+import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +47,13 @@ class TrafficError(DrcError):
 
 class TrafficUnreachableError(TrafficError):
     """The traffic manager could not be reached or did not answer in time; a retry may work."""
+
+
+class TrafficStateNotSavedError(TrafficError):
+    """A change was made but its state could not be saved for HAProxy's next start.
+
+    Retryable: setting a state is idempotent, and a retry sets it and saves it again.
+    """
 
 
 @dataclass(frozen=True)
@@ -157,10 +173,17 @@ def parse_servers_state(text: str) -> list[ServerState]:
 class HAProxyRuntime(TrafficManager):
     """HAProxy's runtime API on a UNIX socket: one command per connection, read to EOF."""
 
-    def __init__(self, socket_path: Path | str, timeout_s: float = 5.0) -> None:
-        """Talk to the stats socket at ``socket_path``; ``timeout_s`` bounds one command."""
+    def __init__(
+        self, socket_path: Path | str, timeout_s: float = 5.0, state_file: Path | None = None
+    ) -> None:
+        """Talk to the stats socket at ``socket_path``; ``timeout_s`` bounds one command.
+
+        With ``state_file``, every successful ``set_state`` also saves ``show servers state``
+        there (HAProxy's ``server-state-file`` format) for HAProxy's next start.
+        """
         self.socket_path = Path(socket_path)
         self._timeout_s = timeout_s
+        self.state_file = state_file
 
     async def set_state(self, backend: str, server: str, state: TrafficState) -> ServerState:
         """``set server <backend>/<server> state <state>``, then read the server back.
@@ -169,7 +192,10 @@ class HAProxyRuntime(TrafficManager):
         a lost answer succeeds. Leaving maintenance for ready or drain clears the forced
         maintenance; a state inherited from a tracked server stays and shows in the result.
         Raises ``TrafficError`` naming the backend or server when HAProxy does not know it.
-        ``maint`` also shuts down the server's open sessions, which is idempotent too.
+        ``maint`` also shuts down the server's open sessions, which is idempotent too. With a
+        state file, the change is saved before this returns (``save_state``); a failure to
+        save raises ``TrafficStateNotSavedError`` (retryable: a retry sets and saves again),
+        since a change HAProxy would forget at its next start is not done.
         """
         _check_name("backend", backend)
         _check_name("server", server)
@@ -184,7 +210,31 @@ class HAProxyRuntime(TrafficManager):
         found = [s for s in await self.servers(backend) if s.server == server]
         if not found:
             raise TrafficError(f"HAProxy has no server {server!r} in backend {backend!r}")
+        await self.save_state()
         return found[0]
+
+    async def save_state(self) -> None:
+        """Write ``show servers state`` to the state file, atomically; a no-op without one.
+
+        Readers (HAProxy at start) see the old file or the new one, never a mix (temp file,
+        then rename). Writers are serialized by an exclusive lock beside the file, across
+        tasks and worker processes alike, and each dumps only once it holds the lock: so the
+        last file written is the last dump taken, and no change saved by one writer is
+        overwritten by another's older dump. Raises ``TrafficUnreachableError`` when HAProxy
+        does not answer and ``TrafficStateNotSavedError`` when the file cannot be written.
+        """
+        if self.state_file is None:
+            return
+        path = self.state_file
+        try:
+            async with _locked(path.with_name(path.name + ".lock")):
+                dump = await self.command("show servers state")
+                if not dump.startswith("1\n"):  # the format version HAProxy loads
+                    raise TrafficStateNotSavedError(f"HAProxy's server state was {dump!r}")
+                await asyncio.to_thread(_replace_file, path, dump)
+        except OSError as exc:
+            why = f"cannot save HAProxy's state to {path}: {exc}"
+            raise TrafficStateNotSavedError(why) from exc
 
     async def servers(self, backend: str | None = None) -> list[ServerState]:
         """``show servers state [<backend>]``; raises ``TrafficError`` for an unknown backend."""
@@ -224,6 +274,35 @@ class HAProxyRuntime(TrafficManager):
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         return answer.decode(errors="replace")
+
+
+@contextlib.asynccontextmanager
+async def _locked(lock_path: Path) -> AsyncIterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path``; other tasks and processes wait for it."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # Polled, not blocked in a thread: a cancelled wait then holds nothing.
+                await asyncio.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _replace_file(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -308,4 +387,6 @@ def to_application_error(exc: TrafficError) -> ApplicationError:
     """The ``ApplicationError`` a traffic failure becomes at the activity boundary."""
     if isinstance(exc, TrafficUnreachableError):
         return ApplicationError(str(exc), type="TrafficUnreachable", non_retryable=False)
+    if isinstance(exc, TrafficStateNotSavedError):
+        return ApplicationError(str(exc), type="TrafficStateNotSaved", non_retryable=False)
     return ApplicationError(str(exc), type="TrafficError", non_retryable=True)

@@ -11,36 +11,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 from temporalio import activity
 
 from activities.probes.engine import ProbeEngine
 from activities.probes.ticker import ticks
+from activities.startup import StartupGate
 from activities.state import StateReplicator
 from activities.state_actions import replica_endpoint
 from activities.sync_poller import SyncPoller
 from drc.catalog import Replica, Service
 from drc.detector import Detector, Observation
-from drc.model import ProbeResult, ReplicaTrack, Transition, WatchInput, WatchResult
-from drc.sync import SyncEvent, SyncStats
+from drc.model import ProbeResult, Transition
+from drc.names import WATCH_SERVICE
+from drc.sync import SyncEvent, SyncSample, SyncStats
 from drc.sync import observe as observe_sync
+from drc.watch import WatchInput, WatchProgress, WatchResult
 
 HEALTH_TIMEOUT_CAP_MS = 5000
-
-
-@dataclass
-class WatchProgress:
-    """What a watch heartbeats: enough for a retry to resume, and for ``drc status`` to read."""
-
-    tracks: dict[str, ReplicaTrack]
-    sync: dict[str, SyncStats] = field(default_factory=dict)
-    ticks: int = 0
-    skipped_ticks: int = 0
-    max_lateness_ms: float = 0.0
-    last_transitions: list[Transition] = field(default_factory=list)
-
 
 _PROGRESS = TypeAdapter(WatchProgress)
 
@@ -82,13 +71,15 @@ class WatchActivities:
         self,
         engine: ProbeEngine,
         state: StateReplicator | None = None,
+        startup: StartupGate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
         self._state = state
+        self._startup = startup
         self._clock = clock
 
-    @activity.defn(name="watch_service")
+    @activity.defn(name=WATCH_SERVICE)
     async def watch_service(self, inp: WatchInput) -> WatchResult:
         """Probe until a replica changes state (or ``max_duration_s`` passes), then return.
 
@@ -126,7 +117,7 @@ class WatchActivities:
             if progress.ticks % service.probe.health_every == 0:
                 for poller in [*pollers.values(), *syncers.values()]:
                     poller.start()
-            transitions = await self._probe_once(service, detector, pollers)
+            transitions = await self._probe_once(inp, detector, pollers)
             events = self._sync_once(service, syncers, sync)
             progress.ticks += 1
             progress.skipped_ticks += tick.skipped
@@ -139,24 +130,37 @@ class WatchActivities:
         raise RuntimeError("the ticker ended")  # ticks() is infinite
 
     async def _probe_once(
-        self, service: Service, detector: Detector, pollers: dict[str, _HealthPoller]
+        self, inp: WatchInput, detector: Detector, pollers: dict[str, _HealthPoller]
     ) -> list[Transition]:
+        service = inp.service
         timeout_ms = service.probe.timeout_ms
         beats = await asyncio.gather(
             *(self._bounded_heartbeat(replica, timeout_ms) for replica in service.replicas)
         )
+        starting = await self._starting(inp, beats)
         now = self._clock()
         transitions = []
         for replica, beat in zip(service.replicas, beats, strict=True):
             poller = pollers[replica.name]
             if not beat.ok:
                 poller.cancel()  # a /health answer from a replica that misses beats is stale
-            obs = Observation(heartbeat=beat, health=poller.take())
+            obs = Observation(beat, poller.take(), starting.get(replica.name))
             transition = detector.observe(replica.name, obs, now)
             if transition is not None:
                 activity.logger.info("transition: %s", transition.reason)
                 transitions.append(transition)
         return transitions
+
+    async def _starting(self, inp: WatchInput, beats: list[ProbeResult]) -> dict[str, str]:
+        """For each replica that missed its heartbeat: why the miss is forgiven, if it is."""
+        missed = [r for r, b in zip(inp.service.replicas, beats, strict=True) if not b.ok]
+        if self._startup is None or not inp.supervisor_url or not missed:
+            return {}
+        grace = inp.service.probe.startup_grace_s
+        found = await asyncio.gather(
+            *(self._startup.starting(inp.supervisor_url, r, grace) for r in missed)
+        )
+        return {r.name: why for r, why in zip(missed, found, strict=True) if why is not None}
 
     async def _bounded_heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
         """A heartbeat that cannot stall the tick, whatever a client library does on close."""
@@ -178,11 +182,16 @@ class WatchActivities:
                 continue
             event = observe_sync(
                 stats,
-                sample.lag_ms,
-                sample.primary_offset,
-                sample.replica_offset,
-                sample.link_up,
-                sample.error,
+                SyncSample(
+                    lag_ms=sample.lag_ms,
+                    primary_offset=sample.primary_offset,
+                    replica_offset=sample.replica_offset,
+                    link_up=sample.link_up,
+                    error=sample.error,
+                    primary_reachable=sample.primary_reachable,
+                    link_down_since_s=sample.link_down_since_s,
+                    replid=sample.replid,
+                ),
                 service.thresholds.sync_lag_ms,
                 self._clock(),
             )

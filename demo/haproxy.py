@@ -6,27 +6,40 @@ non-primary replicas are ``backup`` servers, so HAProxy sends traffic to the pri
 and to a standby only once the primary is down or in maintenance. drc switches traffic
 through the runtime API on the admin-level stats socket; the names it uses come from
 ``backend_name`` and ``server_name``, the same functions that write this file.
+
+When the catalog names a traffic-manager service (``traffic_control.haproxy_service``), HAProxy
+also serves that service's replica URL itself (``/health/heartbeat`` and ``/health``), so drc
+probes HAProxy like any replica. When it names a state file (``haproxy_state_file``), HAProxy
+loads it at start (``server-state-file``, ``load-server-state-from-file global``): drc rewrites
+that file after each traffic change it makes, so a restarted HAProxy resumes the admin states
+drc set (drain, maint) and the weights, not the config's. Measured on HAProxy 2.6 (Debian 12):
+it restores forced drain and maintenance, weights and the operational state (a server saved
+down stays down until ``rise`` checks pass); it restores nothing of sessions, counters or
+stick tables, and nothing set after the file was last written. It matches rows by backend
+and server name (ids may change), keeps the config's address but takes the *port* from the
+file, hence ``write_haproxy_config`` drops rows whose port no longer matches the catalog.
+
+Why the config's ``backup`` flags (from the catalog's initial primary) can stay as they are:
+after a failover og-b (a ``backup``) is ready and og-a (not one) is drained; a drained server
+has weight 0 and counts as unavailable, so HAProxy sends every client to og-b, and the state
+file brings back exactly that pair after a restart.
 """
 
 from __future__ import annotations
 
-import shutil
+import json
+import os
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from demo.platform import demo_dir
+from demo.platform import demo_dir, haproxy_config_path, haproxy_executable
 from drc.catalog import Catalog, Redundancy, Replica, Service
 from drc.names import backend_name, frontend_name, server_name
 from drc.process import spawn_logged, stop_child
 
 _UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
-
-
-def haproxy_config_path(home: Path) -> Path:
-    """Where ``write_haproxy_config`` puts the configuration under ``home``."""
-    return demo_dir(home) / "haproxy.cfg"
 
 
 def haproxy_socket_path(home: Path) -> Path:
@@ -39,15 +52,19 @@ def haproxy_config(catalog: Catalog, home: Path, socket_path: Path | None = None
 
     Services without ``frontend`` are left out. The socket is ``socket_path`` or
     ``haproxy_socket_path(home)``; raises ValueError if that path is too long for a UNIX
-    socket (108 bytes), which HAProxy would otherwise reject at start.
+    socket (108 bytes), which HAProxy would otherwise reject at start. With a state file in
+    the catalog, HAProxy loads it at start; with a traffic-manager service, HAProxy answers
+    that service's heartbeat and health paths on its replica's address.
     """
     socket_path = haproxy_socket_path(home) if socket_path is None else socket_path
     if len(str(socket_path).encode()) > _UNIX_PATH_MAX:
         raise ValueError(f"UNIX socket path longer than {_UNIX_PATH_MAX} bytes: {socket_path}")
+    state_file = catalog.traffic_control.state_file_path(home)
     sections = [
         [
             "global",
             f"    stats socket {socket_path} mode 600 level admin",
+            *([f"    server-state-file {state_file}"] if state_file is not None else []),
         ],
         [
             "defaults",
@@ -58,8 +75,11 @@ def haproxy_config(catalog: Catalog, home: Path, socket_path: Path | None = None
             # A request whose server fails to connect is retried once on another server.
             "    option redispatch",
             "    retries 1",
+            *(["    load-server-state-from-file global"] if state_file is not None else []),
         ],
     ]
+    if (health := _health_frontend(catalog)) is not None:
+        sections.append(health)
     for service in catalog.services:
         if service.frontend is not None:
             sections.append(_frontend(service, service.frontend))
@@ -70,12 +90,73 @@ def haproxy_config(catalog: Catalog, home: Path, socket_path: Path | None = None
 def write_haproxy_config(catalog: Catalog, home: Path, socket_path: Path | None = None) -> Path:
     """Write ``haproxy_config`` to ``home/demo/haproxy.cfg`` and return its path.
 
-    Rewriting an existing config is harmless; a running HAProxy keeps its old one.
+    Rewriting an existing config is harmless; a running HAProxy keeps its old one. The
+    catalog's state file is created (empty) if missing, since HAProxy must find one at start;
+    an existing one keeps the states drc saved, less the rows that no longer fit this catalog
+    (see ``fit_server_state``).
     """
     path = haproxy_config_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(haproxy_config(catalog, home, socket_path), encoding="utf-8")
+    if (state_file := catalog.traffic_control.state_file_path(home)) is not None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        saved = state_file.read_text(encoding="utf-8") if state_file.exists() else ""
+        tmp = state_file.with_name(state_file.name + ".fit")
+        tmp.write_text(fit_server_state(saved, catalog), encoding="utf-8")
+        os.replace(tmp, state_file)
     return path
+
+
+def fit_server_state(saved: str, catalog: Catalog) -> str:
+    """``saved`` (a ``show servers state`` dump) without the rows this catalog's config lacks.
+
+    A row is kept only if its backend and server exist and its port is the replica's port:
+    HAProxy 2.6 would otherwise load a stale port over the config's (it keeps the config's
+    address but takes the file's port), and a server moved in the catalog would be sent
+    traffic at its old port. Anything unreadable yields an empty state (the config's).
+    """
+    ports = {
+        (backend_name(s.name), server_name(r.name)): str(r.url.port)
+        for s in catalog.services
+        if s.frontend is not None
+        for r in s.replicas
+    }
+    lines = saved.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.startswith("#")), None)
+    if header is None:
+        return ""
+    columns = lines[header].lstrip("#").split()
+    if not {"be_name", "srv_name", "srv_port"} <= set(columns):
+        return ""
+    kept = lines[: header + 1]
+    for line in lines[header + 1 :]:
+        row = dict(zip(columns, line.split(), strict=False))
+        if ports.get((row.get("be_name", ""), row.get("srv_name", ""))) == row.get("srv_port"):
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def _health_frontend(catalog: Catalog) -> list[str] | None:
+    """HAProxy answering the traffic manager replica's heartbeat and health paths itself.
+
+    Served by HAProxy alone (no backend), so it answers exactly while HAProxy runs; the body
+    mirrors a demo replica's heartbeat (service, replica, pid).
+    """
+    replica = catalog.traffic_manager_replica()
+    name = catalog.traffic_control.haproxy_service
+    if replica is None or name is None:
+        return None
+    body = json.dumps({"service": name, "replica": replica.name}, separators=(",", ":"))
+    body = body[:-1] + ',"pid":%pid}'  # %pid: HAProxy's log-format variable for its own pid
+    quoted = body.replace('"', '\\"')
+    paths = " || ".join(f"{{ path {p} }}" for p in (replica.heartbeat_path, replica.health_path))
+    return [
+        f"frontend {frontend_name(name)}",
+        f"    bind {_address(replica)}",
+        "    http-request return status 200 content-type application/json "
+        f'lf-string "{quoted}" if {paths}',
+        '    http-request return status 404 content-type text/plain string "not found"',
+    ]
 
 
 def _is_tcp(service: Service) -> bool:
@@ -115,14 +196,6 @@ def _address(replica: Replica) -> str:
     if host is None or port is None:
         raise ValueError(f"replica {replica.name}: url {replica.url} names no host and port")
     return f"{host}:{port}"
-
-
-def haproxy_executable() -> str:
-    """``haproxy`` on PATH, else Debian's ``/usr/sbin/haproxy`` (sbin is often off PATH)."""
-    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
-    if found is None:
-        raise FileNotFoundError("haproxy is not installed (apt-get install haproxy)")
-    return found
 
 
 def check_haproxy_config(config: Path) -> None:

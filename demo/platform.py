@@ -24,8 +24,26 @@ def demo_dir(home: Path) -> Path:
 
 
 def marker_path(home: Path, replica: str) -> Path:
-    """The fail-marker file of ``replica``: while it exists, the replica exits 3 on start."""
+    """The fail-marker file of ``replica``: while it exists, the replica exits 3 on start.
+
+    ``marker_path(home, f"{replica}.promote-fail")`` makes its promotion fail (HTTP 500), and
+    ``marker_path(home, f"{replica}.admin-hang")`` holds its ``/admin/promote`` and
+    ``/admin/demote`` until the file is removed (tests catch a repair mid-way with it).
+    """
     return demo_dir(home) / "markers" / replica
+
+
+def haproxy_config_path(home: Path) -> Path:
+    """Where ``demo.haproxy.write_haproxy_config`` puts HAProxy's configuration under ``home``."""
+    return demo_dir(home) / "haproxy.cfg"
+
+
+def haproxy_executable() -> str:
+    """``haproxy`` on PATH, else Debian's ``/usr/sbin/haproxy`` (sbin is often off PATH)."""
+    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise FileNotFoundError("haproxy is not installed (apt-get install haproxy)")
+    return found
 
 
 def supervisor_port(catalog: Catalog) -> int:
@@ -37,11 +55,18 @@ def supervisor_port(catalog: Catalog) -> int:
 
 
 def supervisor_config(
-    catalog: Catalog, home: Path, python: str = sys.executable, port: int | None = None
+    catalog: Catalog,
+    home: Path,
+    python: str = sys.executable,
+    port: int | None = None,
+    autostart: bool = True,
 ) -> str:
     """Render a supervisord.conf running one program per replica that has a ``process``.
 
     supervisord listens on 127.0.0.1 at ``port``, or the port of the catalog's supervisor_url.
+    The catalog's traffic manager replica (``traffic_control.haproxy_service``) is HAProxy on
+    ``haproxy_config_path(home)``, which the caller writes first. ``autostart=False`` starts
+    no program: see ``write_supervisor_config``.
     """
     base = demo_dir(home)
     port = supervisor_port(catalog) if port is None else port
@@ -65,18 +90,25 @@ def supervisor_config(
         ("supervisorctl", {"serverurl": f"http://127.0.0.1:{port}"}),
     ]
     for service, replica in _replicas(catalog):
-        sections.append(
-            (f"program:{replica.process}", _program(catalog, service, replica, home, python))
-        )
+        program = _program(catalog, service, replica, home, python)
+        program["autostart"] = str(autostart).lower()
+        sections.append((f"program:{replica.process}", program))
     return "\n".join(_render(name, values) for name, values in sections)
 
 
 def write_supervisor_config(
-    catalog: Catalog, home: Path, python: str = sys.executable, port: int | None = None
+    catalog: Catalog,
+    home: Path,
+    python: str = sys.executable,
+    port: int | None = None,
+    autostart: bool = True,
 ) -> Path:
     """Write ``supervisor_config`` to ``home/demo/supervisord.conf`` and return its path.
 
     Creates ``logs/`` and ``markers/`` beside it; rewriting an existing config is harmless.
+    ``autostart=False`` is for a supervisord started again after it died: its programs may
+    still run as orphans holding their ports, and starting them again would only make
+    duplicates that fail to bind (see ``workers.stack``).
     """
     base = demo_dir(home)
     (base / "logs").mkdir(parents=True, exist_ok=True)
@@ -84,7 +116,7 @@ def write_supervisor_config(
     (base / "roles").mkdir(parents=True, exist_ok=True)
     _write_redis_configs(catalog, home)
     path = base / "supervisord.conf"
-    path.write_text(supervisor_config(catalog, home, python, port), encoding="utf-8")
+    path.write_text(supervisor_config(catalog, home, python, port, autostart), encoding="utf-8")
     return path
 
 
@@ -95,10 +127,13 @@ def replica_command(
 
     A Redis replica runs ``redis-server`` on its own config file (see ``redis_config``); an
     HTTP replica whose service depends on a Redis service keeps its orders there (``--redis``,
-    through the state store's front end when it has one).
+    through the state store's front end when it has one). The traffic manager replica runs
+    HAProxy in the foreground (``-db``) on ``haproxy_config_path(home)``.
     """
     if replica.protocol == "redis":
         return [redis_server(), str(redis_config_path(home, replica.name))]
+    if service.name == catalog.traffic_control.haproxy_service:
+        return [haproxy_executable(), "-f", str(haproxy_config_path(home)), "-db"]
     port = urlsplit(str(replica.url)).port
     if port is None:
         raise ValueError(f"replica {replica.name}: url {replica.url} must name a port")
@@ -131,6 +166,8 @@ def replica_command(
         str(demo_dir(home) / "roles" / replica.name),
         "--promote-fail-marker",
         str(marker_path(home, f"{replica.name}.promote-fail")),
+        "--admin-hang-marker",
+        str(marker_path(home, f"{replica.name}.admin-hang")),
     ]
 
 
@@ -203,7 +240,6 @@ def _program(
     return {
         "command": shlex.join(replica_command(catalog, service, replica, home, python)),
         "directory": str(REPO_ROOT),  # so that `python -m demo.services` finds the package
-        "autostart": "true",
         "autorestart": "false",  # drc restarts, and records why
         "startsecs": "0",
         "startretries": "0",

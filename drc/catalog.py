@@ -41,6 +41,12 @@ class ProbeSettings(StrictModel):
     health_every: int = Field(
         5, ge=1, description="Run /health and the replica's checks every N heartbeats."
     )
+    startup_grace_s: float = Field(
+        10,
+        ge=0,
+        description="Misses of a replica that process control reports STARTING, or started "
+        "less than this long ago, are not failures (a replica still loading is not dead).",
+    )
 
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> ProbeSettings:
@@ -63,6 +69,12 @@ class Thresholds(StrictModel):
     flap_window_s: float = Field(300, gt=0, description="Window for counting transitions.")
     flap_max_transitions: int = Field(
         6, ge=2, description="Transitions in the window that make a replica flapping."
+    )
+    flap_freeze_s: float = Field(
+        300,
+        gt=0,
+        description="How long a flapping replica's automatic restarts stay frozen, unless an "
+        "operator lifts the freeze earlier (drc resume, drc restart).",
     )
 
 
@@ -207,12 +219,34 @@ class TrafficControl(StrictModel):
     haproxy_socket: str | None = Field(
         None, description="Path of HAProxy's admin socket; a relative path is under DRC_HOME."
     )
+    haproxy_state_file: str | None = Field(
+        None,
+        description="Where drc keeps HAProxy's server state (`show servers state`), rewritten "
+        "after every traffic change drc makes and loaded by HAProxy when it starts "
+        "(`server-state-file`), so a restarted HAProxy comes back with the states drc set "
+        "(drain, maint), not the initial config's; a relative path is under DRC_HOME. Every "
+        "worker that changes traffic must see the same file (same DRC_HOME or an absolute "
+        "path). Unset: a restarted HAProxy starts from its config.",
+    )
+    haproxy_service: str | None = Field(
+        None,
+        description="The catalog service that is HAProxy itself: its one replica's url is a "
+        "health front end the generated HAProxy config serves (`/health/heartbeat`, "
+        "`/health`), and its `process` is HAProxy's process-control program, so drc watches "
+        "HAProxy and restarts it like any replica.",
+    )
 
     def socket_path(self, home: Path) -> Path | None:
         """The admin socket's path, a relative one taken under ``home``; None if unset."""
         if self.haproxy_socket is None:
             return None
         return home / self.haproxy_socket
+
+    def state_file_path(self, home: Path) -> Path | None:
+        """The server-state file's path, a relative one taken under ``home``; None if unset."""
+        if self.haproxy_state_file is None:
+            return None
+        return home / self.haproxy_state_file
 
 
 class Catalog(StrictModel):
@@ -229,3 +263,27 @@ class Catalog(StrictModel):
     def service(self, name: str) -> Service | None:
         """The service called ``name``, or None."""
         return next((s for s in self.services if s.name == name), None)
+
+    def traffic_manager_replica(self) -> Replica | None:
+        """The replica that is HAProxy itself (``traffic_control.haproxy_service``), or None."""
+        name = self.traffic_control.haproxy_service
+        service = self.service(name) if name is not None else None
+        return service.replicas[0] if service is not None else None
+
+    @model_validator(mode="after")
+    def _traffic_manager_is_one_http_replica(self) -> Catalog:
+        name = self.traffic_control.haproxy_service
+        if name is None:
+            return self
+        service = self.service(name)
+        where = "traffic_control.haproxy_service"
+        if service is None:
+            raise ValueError(f"{where}: unknown service {name!r}")
+        if self.traffic_control.haproxy_socket is None:
+            raise ValueError(f"{where}: needs traffic_control.haproxy_socket to drive HAProxy")
+        if len(service.replicas) != 1 or service.frontend is not None:
+            raise ValueError(f"{where}: {name} must have one replica and no frontend")
+        replica = service.replicas[0]
+        if replica.protocol != "http" or replica.url.port is None:
+            raise ValueError(f"{where}: {name}'s replica needs an http://host:port url")
+        return self

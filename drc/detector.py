@@ -21,10 +21,15 @@ STABLE_STATES = frozenset(
 
 @dataclass(frozen=True)
 class Observation:
-    """One tick's probes of one replica; ``health`` is None on ticks that skip /health."""
+    """One tick's probes of one replica; ``health`` is None on ticks that skip /health.
+
+    ``starting`` says why a missed heartbeat is forgiven: process control reports the replica
+    still starting (a Redis loading its data is not dead). Such a miss is not a failure.
+    """
 
     heartbeat: ProbeResult
     health: ProbeResult | None = None
+    starting: str | None = None
 
 
 class Detector:
@@ -42,7 +47,7 @@ class Detector:
     def observe(self, replica: str, obs: Observation, now: float) -> Transition | None:
         """Record one observation; return the transition it causes, if any."""
         track = self.tracks[replica]
-        _count(track, obs)
+        _count(track, obs, now)
         if obs.heartbeat.ok:
             if self.is_degraded_sample(track):
                 track.consecutive_degraded += 1
@@ -135,8 +140,13 @@ class Detector:
         return slow or track.health_error is not None
 
 
-def _count(track: ReplicaTrack, obs: Observation) -> None:
+def _count(track: ReplicaTrack, obs: Observation, now: float) -> None:
     beat = obs.heartbeat
+    if not beat.ok and obs.starting is not None:
+        track.starting, track.last_error = obs.starting, beat.error or "heartbeat failed"
+        track.consecutive_successes = 0
+        return
+    track.starting = None
     if not beat.ok:
         track.consecutive_failures += 1
         track.consecutive_successes = 0
@@ -150,6 +160,7 @@ def _count(track: ReplicaTrack, obs: Observation) -> None:
     track.consecutive_failures = 0
     track.consecutive_successes += 1
     track.latency_ms = beat.latency_ms
+    track.last_ok_at = now
 
 
 def _ms(value: float | None) -> str:

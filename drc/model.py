@@ -1,16 +1,17 @@
-"""Runtime types that travel between workflows and activities (dataclasses, one in, one out)."""
+"""What detection is made of: probe results, replica tracks, transitions and decisions.
+
+Plain dataclasses: they travel between workflows and activities through the pydantic data
+converter, are carried across continue-as-new, and are asserted on in tests.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from drc.catalog import Replica, Service
-from drc.sync import SyncEvent, SyncStats
-
 
 class ReplicaState(StrEnum):
-    """Where a replica stands (design notes §3)."""
+    """Where a replica stands (design notes §3); the last three are overlays of the monitor."""
 
     UNKNOWN = "unknown"
     HEALTHY = "healthy"
@@ -19,6 +20,8 @@ class ReplicaState(StrEnum):
     FAILED = "failed"
     RECOVERING = "recovering"
     CRASH_LOOPING = "crash_looping"
+    FROZEN = "frozen"
+    """Flapping: automatic restarts of this replica are held until an operator or the expiry."""
 
 
 class ServiceState(StrEnum):
@@ -56,6 +59,10 @@ class ReplicaTrack:
     since: float = 0.0
     flapping: bool = False
     transition_times: list[float] = field(default_factory=list)
+    last_ok_at: float | None = None
+    """When the replica last answered a heartbeat: a dead primary is judged from then."""
+    starting: str | None = None
+    """Set while misses are forgiven because process control says the replica is starting."""
 
 
 @dataclass(frozen=True)
@@ -70,79 +77,6 @@ class Transition:
     flapping: bool = False
 
 
-@dataclass
-class WatchInput:
-    """What ``watch_service`` needs: the service and the detector memory to resume from."""
-
-    service: Service
-    tracks: dict[str, ReplicaTrack] = field(default_factory=dict)
-    max_duration_s: float = 1800.0
-    primary: str | None = None
-    """The current primary (replicated state: the watch measures each standby's lag to it)."""
-    sync: dict[str, SyncStats] = field(default_factory=dict)
-
-
-@dataclass
-class WatchResult:
-    """Why a watch returned: the transitions seen (empty when it only ran its course)."""
-
-    transitions: list[Transition]
-    tracks: dict[str, ReplicaTrack]
-    sync_events: list[SyncEvent] = field(default_factory=list)
-    sync: dict[str, SyncStats] = field(default_factory=dict)
-
-
-@dataclass
-class ProcessInput:
-    """A replica's process, addressed through the catalog's process control."""
-
-    supervisor_url: str
-    process: str
-
-
-@dataclass
-class ProcessResult:
-    """What process control did and saw."""
-
-    action: str
-    state_before: str
-    state_after: str
-    pid: int | None = None
-
-
-@dataclass
-class WaitHealthyInput:
-    """Wait until a restarted replica passes its health probe."""
-
-    replica: Replica
-    supervisor_url: str | None
-    timeout_ms: int
-
-
-@dataclass
-class RestartInput:
-    """Restart one replica of one service; ``reason`` says who or what asked and why."""
-
-    service: str
-    replica: Replica
-    supervisor_url: str
-    health_timeout_s: float
-    reason: str
-    monitor_workflow_id: str | None = None
-
-
-@dataclass
-class RestartResult:
-    """How a restart ended; ``reason`` is the sentence for the incident record."""
-
-    service: str
-    replica: str
-    ok: bool
-    reason: str
-    started_at: float
-    finished_at: float
-
-
 @dataclass(frozen=True)
 class Decision:
     """What the monitor decided and why: logged, kept in its status, shown in reports."""
@@ -151,84 +85,3 @@ class Decision:
     replica: str | None
     action: str
     reason: str
-
-
-@dataclass
-class ReplicaRepair:
-    """The monitor's repair memory for one replica."""
-
-    restarts: list[float] = field(default_factory=list)
-    restarting: bool = False
-    crash_looping: bool = False
-    note: str | None = None
-
-
-@dataclass
-class ReplicaStatus:
-    """One replica as ``drc status`` shows it."""
-
-    name: str
-    region: str
-    url: str
-    state: ReplicaState
-    latency_ms: float | None
-    consecutive_failures: int
-    last_error: str | None
-    since: float
-    restarts_in_window: int = 0
-    note: str | None = None
-    traffic: str | None = None
-
-
-@dataclass
-class MonitorStatus:
-    """A service as its monitor sees it: the answer of the ``status`` query."""
-
-    name: str
-    state: ServiceState
-    redundancy: str
-    paused: bool
-    replicas: list[ReplicaStatus]
-    decisions: list[Decision]
-    last_transition: Transition | None = None
-    primary: str | None = None
-    frontend: str | None = None
-    repairs_running: list[str] = field(default_factory=list)
-    sync: list[SyncStats] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RestartRequest:
-    """An operator's request to restart a replica."""
-
-    replica: str
-    reason: str = "requested by an operator"
-    operator: str = "operator"
-
-
-@dataclass(frozen=True)
-class PauseRequest:
-    """An operator's request to pause or resume automatic monitoring and repair."""
-
-    reason: str = ""
-    operator: str = "operator"
-
-
-@dataclass(frozen=True)
-class FailoverRequest:
-    """An operator's request to fail an active/standby service over (to a chosen standby)."""
-
-    to: str | None = None
-    reason: str = "requested by an operator"
-    operator: str = "operator"
-    force: bool = False
-    """Promote even a replica that has not caught up (replicated state): data may be lost."""
-
-
-@dataclass
-class RunningRunbook:
-    """A runbook the monitor started and waits on (by workflow id)."""
-
-    runbook: str
-    params: dict[str, str]
-    trigger: str

@@ -6,6 +6,20 @@ from temporalio.common import SearchAttributeKey
 
 MONITOR_PREFIX = "monitor/"
 RESTART_PREFIX = "restart/"
+MONITOR_WORKFLOW = "ServiceMonitor"
+
+MONITOR_SCHEMA = 2
+"""The monitor's input layout, kept in its memo. A worker that finds a monitor of another
+schema running (started by an older drc) replaces it (ARCHITECTURE.md, "Changing a workflow")."""
+
+# Activity types by name: workflows call activities by these names and never import the
+# activity modules, so the workflow sandbox loads no network library (design notes §1).
+WATCH_SERVICE = "watch_service"
+STOP_PROCESS = "stop_process"
+START_PROCESS = "start_process"
+CHECK_RECOVERED = "check_recovered"
+NOTIFY = "notify"
+AWAIT_REPAIR_END = "await_repair_end"
 
 SA_SERVICE = SearchAttributeKey.for_keyword("service")
 SA_KIND = SearchAttributeKey.for_keyword("kind")
@@ -31,9 +45,13 @@ def restart_id(service: str, replica: str) -> str:
     return f"{RESTART_PREFIX}{service}/{replica}"
 
 
-def runbook_id(runbook: str, service: str) -> str:
-    """``<runbook>/<service>``: one repair of a kind per service at a time (design notes §4)."""
-    return f"{runbook}/{service}"
+def runbook_id(runbook: str, service: str, subject: str | None = None) -> str:
+    """``<runbook>/<service>``: one repair of a kind per service at a time (design notes §4).
+
+    A runbook that acts on one replica of many (drain) is one per replica instead:
+    ``<runbook>/<service>/<replica>``.
+    """
+    return f"{runbook}/{service}" if subject is None else f"{runbook}/{service}/{subject}"
 
 
 # HAProxy names: the config writer (demo/haproxy.py) and the runbooks both use these.

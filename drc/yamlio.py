@@ -10,15 +10,44 @@ import yaml
 _UNION_TAGS = {"http", "tcp", "redis", "postgres"}
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# What PyYAML's own constructors let escape on a malformed scalar (``2024-13-01``,
+# ``!!int abc``, ``!!bool maybe``, ``!!timestamp x``) instead of a ``YAMLError``.
+_CONSTRUCTOR_FAILURES = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate mapping keys instead of keeping the last one."""
+    """A safe loader that refuses duplicate mapping keys instead of keeping the last one.
+
+    Every problem in the text is a ``yaml.YAMLError`` with a position, never another exception.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Construct ``node``, turning a Python error from a constructor into a located one."""
+        try:
+            return super().construct_object(node, deep)
+        except _CONSTRUCTOR_FAILURES as exc:
+            kind = node.tag.rsplit(":", 1)[-1]
+            shown = f" {node.value!r}" if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"not a valid {kind}{shown}", node.start_mark
+            ) from exc
 
 
 def _construct_unique_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
-        if key in seen:
+        if key_node.tag == _MERGE_TAG:
+            continue  # ``<<: *defaults``: a key written here may override a merged one
+        key = loader.construct_object(key_node)
+        try:
+            duplicate = key in seen
+        except TypeError:  # a list or mapping as a key; SafeLoader words it the same way
+            raise yaml.constructor.ConstructorError(
+                None, None, "found unhashable key", key_node.start_mark
+            ) from None
+        if duplicate:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
@@ -28,7 +57,7 @@ def _construct_unique_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode) -
 
 UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,  # type: ignore[arg-type]
+    _construct_unique_mapping,
 )
 
 

@@ -114,10 +114,13 @@ _ALL = (
     _spec("state.unfence", "Let a fenced Redis server take writes again.", ("replica",)),
     _spec(
         "state.caught_up",
-        "The replica has every byte from_replica has, within max_lag_ms (negative: forced).",
+        "The replica has every byte from_replica has, within max_lag_ms (negative: forced); "
+        "when from_replica does not answer, judged by primary_last_seen (Unix s it last "
+        "answered, 0: unknown, refused), min_offset (its offset then, -1: unknown) and replid "
+        "(its replication id then, empty: unknown).",
         ("replica", "from_replica"),
-        optional=("max_lag_ms",),
-        numbers=("max_lag_ms",),
+        optional=("max_lag_ms", "primary_last_seen", "min_offset", "replid"),
+        numbers=("max_lag_ms", "primary_last_seen", "min_offset"),
         read_only=True,
     ),
     _spec("state.promote", "REPLICAOF NO ONE, unfenced, persisted.", ("replica",)),

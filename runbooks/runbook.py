@@ -296,3 +296,37 @@ def _read_only_names() -> list[str]:
 def _error(source: str, issues: list[CatalogIssue]) -> RunbookError:
     lines = "\n".join(f"  {issue}" for issue in issues)
     return RunbookError(f"{source}: {len(issues)} error(s)\n{lines}", issues)
+
+
+def describe_call(action: str, args: Mapping[str, ArgValue]) -> str:
+    """``traffic.set og-a maint``: the action and its arg values, as written."""
+    words = [" ".join(v) if isinstance(v, list) else str(v) for v in args.values()]
+    return " ".join([action, *words])
+
+
+def describe_steps(
+    runbook: Runbook, service: Service, supervisor_url: str, params: Mapping[str, str]
+) -> list[str]:
+    """One line per step as it would run with ``params``: guard, action, undo (pure).
+
+    For a dry run: nothing is executed. A runbook that cannot be rendered says why instead.
+    """
+    problems = validate_runbook(runbook) + check_params(runbook, params)
+    if problems:
+        return [f"runbook {runbook.name} cannot run: " + "; ".join(map(str, problems))]
+    values = {**context_values(service, supervisor_url), **params}
+    lines = []
+    try:
+        for i, step in enumerate(runbook.steps, 1):
+            line = f"{i}. {step.name}: "
+            if step.guard is not None:
+                guard = render_args(step.guard.args, values)
+                line += f"guard {describe_call(step.guard.action, guard)}; "
+            line += describe_call(step.action, render_args(step.args, values))
+            if step.compensation is not None:
+                undo = render_args(step.compensation.args, values)
+                line += f" (undo: {describe_call(step.compensation.action, undo)})"
+            lines.append(line)
+    except RunbookError as exc:
+        return [f"runbook {runbook.name} cannot run: {exc}"]
+    return lines

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import AsyncIterator
 
 import pytest
+
+from tests.support.temporal import DevServer, start_dev_server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -32,3 +35,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config._drc_exitstatus = exitstatus  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[DevServer]:
+    """One real Temporal dev server for the session's workflow tests (each uses its own queue)."""
+    server = await start_dev_server()
+    yield server
+    await server.shutdown()

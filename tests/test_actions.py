@@ -10,14 +10,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.actions import ActionInput, RunbookActivities
+from activities.actions import RunbookActivities
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessController
 from activities.state_actions import StateActions
 from activities.traffic import ServerState, TrafficManager, TrafficState
 from drc.catalog_loader import parse_catalog
 from drc.errors import RunbookError
-from drc.model import ProcessResult
+from drc.repair import ActionInput, ProcessResult
 from runbooks.actions import ACTIONS
 from runbooks.runbook import render_args
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from drc.catalog import Redundancy
-from drc.catalog_loader import load_catalog, parse_catalog
+from drc.catalog_loader import cross_check, load_catalog, parse_catalog
 from drc.errors import CatalogError, CatalogIssue
 from drc.settings import DEFAULT_CATALOG
 from drc.yamlio import format_location
 
+PORTS = itertools.count(18101)
+
 
 def replica(name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "region": "ldn", "url": "http://127.0.0.1:18101", **extra}
+    # a port of its own, so that only the duplicate a test writes on purpose is reported
+    return {"name": name, "region": "ldn", "url": f"http://127.0.0.1:{next(PORTS)}", **extra}
 
 
 def service(name: str, *replicas: str, **extra: Any) -> dict[str, Any]:
@@ -68,8 +72,9 @@ def test_the_demo_catalog_loads() -> None:
         "risk-engine",
         "order-state",
         "order-gateway",
+        "traffic-manager",
     ]
-    assert sum(len(s.replicas) for s in demo.services) == 7
+    assert sum(len(s.replicas) for s in demo.services) == 8
     gateway = demo.service("order-gateway")
     assert gateway is not None
     assert gateway.redundancy is Redundancy.ACTIVE_STANDBY
@@ -185,8 +190,10 @@ def test_unsupported_version_is_an_error() -> None:
 
 def test_bad_service_name_is_an_error() -> None:
     found = issues(with_change(("services", 0, "name"), "Market_Data"))
-    assert len(found) == 1
+    assert len(found) == 2
     assert found[0].startswith("services[0].name: String should match pattern")
+    # reported in the same run: as written, risk-engine needs a service no entry is called
+    assert found[1] == "services[1].depends_on[0]: unknown service 'market-data'"
 
 
 def test_bad_replica_url_is_an_error() -> None:
@@ -399,6 +406,101 @@ def test_unknown_redundancy_is_an_error() -> None:
     ]
 
 
+def test_two_services_on_one_frontend_are_reported_at_each_use() -> None:
+    data = catalog(
+        service("a", "x", frontend="127.0.0.1:18200"),
+        service("b", "y", frontend="127.0.0.1:18210"),
+        service("c", "z", frontend="127.0.0.1:18200"),
+    )
+    assert issues(data) == [
+        "services[0].frontend: duplicate frontend '127.0.0.1:18200'",
+        "services[2].frontend: duplicate frontend '127.0.0.1:18200'",
+    ]
+
+
+def test_frontends_are_compared_without_case_in_the_host() -> None:
+    data = catalog(service("a", "x", frontend="LB-1:80"), service("b", "y", frontend="lb-1:80"))
+    assert issues(data) == [
+        "services[0].frontend: duplicate frontend 'lb-1:80'",
+        "services[1].frontend: duplicate frontend 'lb-1:80'",
+    ]
+
+
+def test_a_frontend_on_a_replica_address_is_an_error() -> None:
+    data = catalog(
+        service("a", "x", frontend="127.0.0.1:18500"),
+        {"name": "b", "replicas": [replica("y", url="http://127.0.0.1:18500/")]},
+    )
+    assert issues(data) == [
+        "services[0].frontend: frontend '127.0.0.1:18500' is the address of replica 'y'"
+    ]
+
+
+def test_two_replicas_on_one_address_are_reported_at_each_use() -> None:
+    data = catalog(
+        service("a", "x"),
+        {"name": "b", "replicas": [replica("y", url="http://127.0.0.1:18500")]},
+        {"name": "c", "replicas": [replica("z", url="redis://127.0.0.1:18500")]},
+    )
+    assert issues(data) == [
+        "services[1].replicas[0].url: duplicate replica address '127.0.0.1:18500'",
+        "services[2].replicas[0].url: duplicate replica address '127.0.0.1:18500'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("http://127.0.0.1:18500/a", "http://127.0.0.1:18500/b"),  # the path does not matter
+        ("http://Gateway.local", "http://gateway.local:80"),  # nor case, nor a default port
+        ("https://gateway.local", "http://gateway.local:443"),
+    ],
+)
+def test_replica_addresses_are_compared_as_host_and_port(first: str, second: str) -> None:
+    data = catalog(
+        service("a", "x", "y", redundancy="active-active"),
+        {"name": "b", "replicas": [replica("p", url=first)]},
+        {"name": "c", "replicas": [replica("q", url=second)]},
+    )
+    found = issues(data)
+    assert [f.split(": ")[0] for f in found] == [
+        "services[1].replicas[0].url",
+        "services[2].replicas[0].url",
+    ]
+    assert all("duplicate replica address" in f for f in found)
+
+
+def test_replicas_on_one_host_with_different_ports_are_fine() -> None:
+    parse_catalog(
+        catalog(
+            {"name": "a", "replicas": [replica("x", url="http://127.0.0.1:1")]},
+            {"name": "b", "replicas": [replica("y", url="http://127.0.0.1:2")]},
+            {"name": "c", "replicas": [replica("z", url="http://127.0.0.2:1")]},
+        )
+    )
+
+
+def test_two_replicas_with_one_process_are_reported_at_each_use() -> None:
+    data = catalog(
+        {"name": "a", "replicas": [replica("x", process="api")]},
+        {"name": "b", "replicas": [replica("y", process="worker")]},
+        {"name": "c", "replicas": [replica("z", process="api")]},
+    )
+    assert issues(data) == [
+        "services[0].replicas[0].process: duplicate process 'api'",
+        "services[2].replicas[0].process: duplicate process 'api'",
+    ]
+
+
+def test_a_check_on_the_replica_own_address_is_fine() -> None:
+    checks = [
+        {"type": "http", "url": "http://127.0.0.1:18500/ready"},
+        {"type": "tcp", "host": "127.0.0.1", "port": 18500},
+    ]
+    own = replica("x", url="http://127.0.0.1:18500", checks=checks)
+    parse_catalog(catalog({"name": "a", "replicas": [own]}))
+
+
 # --- several problems at once --------------------------------------------------------------------
 
 
@@ -440,6 +542,120 @@ def test_several_cross_reference_errors_are_all_reported(tmp_path: Path) -> None
         "services[1].replicas[0].name: duplicate replica 'x'",
         "services[0].depends_on: dependency cycle: a -> b -> a",
     ]
+
+
+# --- structural and semantic problems in one run --------------------------------------------------
+
+
+def test_schema_and_cross_reference_errors_are_reported_in_one_run() -> None:
+    # structural (pydantic's) issues first, then the cross-reference ones in catalog order
+    data = catalog(
+        service("a", "x"),
+        {"name": "b", "depends_on": ["nope"], "replicas": [replica("x", colour="red")]},
+    )
+    assert issues(data) == [
+        "services[1].replicas[0].colour: Extra inputs are not permitted",
+        "services[0].replicas[0].name: duplicate replica 'x'",
+        "services[1].replicas[0].name: duplicate replica 'x'",
+        "services[1].depends_on[0]: unknown service 'nope'",
+    ]
+
+
+def test_a_service_whose_entry_is_invalid_is_still_a_known_dependency() -> None:
+    data = catalog(
+        service("a", "x", probe={"interval_ms": 1}),
+        service("b", "y", depends_on=["a"]),
+    )
+    assert issues(data) == [
+        "services[0].probe.interval_ms: Input should be greater than or equal to 100"
+    ]
+
+
+def test_a_cycle_through_an_invalid_entry_is_still_a_cycle() -> None:
+    data = catalog(
+        service("a", "x", depends_on=["b"], colour="red"),
+        service("b", "y", depends_on=["a"]),
+    )
+    assert issues(data) == [
+        "services[0].colour: Extra inputs are not permitted",
+        "services[0].depends_on: dependency cycle: a -> b -> a",
+    ]
+
+
+@pytest.mark.parametrize("entry", [{"name": 7, "replicas": []}, {"replicas": []}, "market-data"])
+def test_no_dependency_is_unknown_while_a_service_has_no_readable_name(entry: Any) -> None:
+    # the nameless entry may be the very service the dependency means; the other checks run
+    data = catalog(
+        entry,
+        service("a", "x", depends_on=["nope", "a"]),
+        service("b", "x"),
+    )
+    found = issues(data)
+    assert "services[1].depends_on[0]: unknown service 'nope'" not in found
+    assert found[-3:] == [
+        "services[1].replicas[0].name: duplicate replica 'x'",
+        "services[1].depends_on[1]: a service cannot need itself",
+        "services[2].replicas[0].name: duplicate replica 'x'",
+    ]
+
+
+def test_values_of_the_wrong_shape_are_left_to_the_schema() -> None:
+    data = catalog(
+        {"name": "a", "depends_on": "b", "replicas": {"name": "x"}},
+        {"name": ["b"], "replicas": [{"name": 5, "process": ["p"], "url": 1}], "frontend": 2},
+    )
+    assert cross_check(data) == []  # every problem here is pydantic's to name
+    assert len(issues(data)) == 8
+
+
+def test_redundancy_rules_wait_for_a_valid_redundancy() -> None:
+    data = catalog(service("a", "x", redundancy="active-passive", primary="nope"))
+    assert issues(data) == [
+        "services[0].redundancy: Input should be 'active-active', 'active-standby' or 'single'"
+    ]
+
+
+def test_redundancy_rules_count_every_replica_entry_even_an_invalid_one() -> None:
+    data = catalog({"name": "a", "replicas": [replica("x"), replica("y", colour="red")]})
+    assert issues(data) == [
+        "services[0].replicas[1].colour: Extra inputs are not permitted",
+        "services[0].replicas: redundancy 'single' needs 1 replica, not 2",
+    ]
+
+
+def test_no_replicas_is_reported_once_by_the_schema() -> None:
+    data = catalog({"name": "a", "replicas": []}, service("b", "y"))
+    assert issues(data) == [
+        "services[0].replicas: Tuple should have at least 1 item after validation, not 0"
+    ]
+
+
+def test_an_unknown_primary_waits_until_every_replica_has_a_name() -> None:
+    unnamed = {"region": "ldn", "url": "http://127.0.0.1:1"}
+    data = catalog(
+        {
+            "name": "a",
+            "redundancy": "active-standby",
+            "primary": "z",
+            "replicas": [replica("x"), unnamed],
+        }
+    )
+    assert issues(data) == ["services[0].replicas[1].name: Field required"]
+
+
+def test_an_unknown_primary_is_reported_beside_a_bad_replica_url() -> None:
+    data = catalog(
+        service("a", "x", "y", redundancy="active-standby", primary="z"),
+    )
+    data["services"][0]["replicas"][1]["url"] = "nope"
+    assert issues(data) == [
+        "services[0].replicas[1].url: Input should be a valid URL, relative URL without a base",
+        "services[0].primary: unknown replica 'z'",
+    ]
+
+
+def test_cross_check_of_a_valid_catalog_is_empty() -> None:
+    assert cross_check(load_catalog(DEFAULT_CATALOG)) == []
 
 
 # --- locations -----------------------------------------------------------------------------------

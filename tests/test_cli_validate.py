@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_validate_accepts_the_demo_catalog() -> None:
     result = drc("validate", str(DEFAULT_CATALOG))
     assert result.returncode == 0, result
     assert result.stdout == (
-        f"{DEFAULT_CATALOG}: ok (4 services, 7 replicas)\n"
+        f"{DEFAULT_CATALOG}: ok (5 services, 8 replicas)\n"
         "runbooks: ok (drain, failover, failover-state, reprotect, reprotect-state)\n"
     )
 
@@ -63,7 +64,7 @@ def test_validate_accepts_the_demo_catalog() -> None:
 def test_validate_without_a_path_checks_the_default_catalog() -> None:
     result = drc("validate")
     assert result.returncode == 0, result
-    assert "ok (4 services, 7 replicas)" in result.stdout
+    assert "ok (5 services, 8 replicas)" in result.stdout
 
 
 def test_validate_reports_every_located_problem_and_exits_2(bad_catalog: Path) -> None:
@@ -87,3 +88,35 @@ def test_validate_reports_a_missing_file(tmp_path: Path) -> None:
     result = drc("validate", str(tmp_path / "missing.yaml"))
     assert result.returncode == 2, result
     assert "cannot read: No such file or directory" in result.stderr
+
+
+THREE_MISTAKES = """\
+services:
+  - name: market-data
+    redundancy: active-active
+    replicas:
+      - {name: md-a, region: ldn, url: 'http://127.0.0.1:18101', colour: red}
+      - {name: md-b, region: nyc, url: 'http://127.0.0.1:18102'}
+  - name: risk-engine
+    depends_on: [market-data, pricing]
+    replicas:
+      - {name: md-a, region: ldn, url: 'http://127.0.0.1:18111'}
+"""
+
+
+def test_validate_names_structural_and_semantic_errors_in_one_run(tmp_path: Path) -> None:
+    # an unknown key, a duplicate replica, an unknown dependency: all three, each located
+    path = tmp_path / "three.yaml"
+    path.write_text(THREE_MISTAKES, encoding="utf-8")
+    result = drc("validate", str(path))
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    header, *lines = result.stderr.splitlines()
+    assert header == f"{path}: 4 error(s)"
+    assert lines == [
+        "  services[0].replicas[0].colour: Extra inputs are not permitted",
+        "  services[0].replicas[0].name: duplicate replica 'md-a'",
+        "  services[1].replicas[0].name: duplicate replica 'md-a'",
+        "  services[1].depends_on[1]: unknown service 'pricing'",
+    ]
+    assert all(re.match(r"  services\[\d+\][.\w\[\]]*: \S", line) for line in lines)

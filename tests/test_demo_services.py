@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -146,13 +147,25 @@ def test_demo_config_never_lets_supervisord_restart_on_its_own(tmp_path: Path):
     catalog = load_catalog(REPO / "demo" / "catalog.yaml")
     config = supervisor_config(catalog, tmp_path)
     programs = config.split("[program:")[1:]
-    assert len(programs) == sum(len(s.replicas) for s in catalog.services) == 7
+    assert len(programs) == sum(len(s.replicas) for s in catalog.services) == 8
     for program in programs:
         assert "\nautorestart=false\n" in program
         assert "\nstartretries=0\n" in program
+        assert "\nautostart=true\n" in program
     assert "port=127.0.0.1:18001" in config
     assert f"--fail-marker {tmp_path}/demo/markers/og-a" in config
+    assert f"--admin-hang-marker {tmp_path}/demo/markers/og-a.admin-hang" in config
     assert "--depends risk-engine=http://127.0.0.1:18111" in config
+    [haproxy] = [p for p in programs if p.startswith("haproxy]")]
+    assert f" -f {tmp_path}/demo/haproxy.cfg -db\n" in haproxy  # HAProxy, in the foreground
+
+
+def test_a_restarted_supervisord_starts_no_program(tmp_path: Path):
+    # Its programs may still run as orphans of the supervisord that died: no duplicates.
+    catalog = load_catalog(REPO / "demo" / "catalog.yaml")
+    programs = supervisor_config(catalog, tmp_path, autostart=False).split("[program:")[1:]
+    assert len(programs) == 8
+    assert all("\nautostart=false\n" in program for program in programs)
 
 
 def test_config_port_override(tmp_path: Path):
@@ -194,6 +207,20 @@ async def test_a_promoted_role_survives_a_restart(platform: Platform, http: http
         assert beat.json()["role"] == "primary"
 
     await assert_eventually(primary, timeout=10)
+
+
+async def test_promote_and_demote_wait_while_the_admin_hang_marker_exists(
+    platform: Platform, http: httpx.AsyncClient
+):
+    hang = platform.marker("og-b.admin-hang")
+    hang.touch()
+    promote = asyncio.create_task(http.post(platform.url("og-b", "/admin/promote")))
+    await asyncio.sleep(0.5)
+    assert not promote.done(), "held while the marker exists"
+    beat = await http.get(platform.url("og-b", "/health/heartbeat"))
+    assert beat.json()["role"] == "standby", "the replica serves; only the role change waits"
+    hang.unlink()
+    assert (await promote).json() == {"role": "primary", "previous": "standby"}
 
 
 async def test_promotion_fails_while_the_promote_fail_marker_exists(

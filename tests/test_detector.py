@@ -586,3 +586,25 @@ def test_state_never_takes_an_overlay_value_with_default_thresholds(beats: list[
             ReplicaState.RECOVERING,
             ReplicaState.CRASH_LOOPING,
         )
+
+
+def test_misses_while_process_control_says_starting_are_not_failures() -> None:
+    detector = Detector(make_service(), now=0.0)
+    for t in range(2):
+        detector.observe("og-a", ok(), float(t))
+    starting = Observation(
+        ProbeResult(False, 1.0, "connection refused"), starting="og-a is STARTING"
+    )
+    assert [detector.observe("og-a", starting, 2.0 + t) for t in range(10)] == [None] * 10
+    track = detector.tracks["og-a"]
+    assert track.state is ReplicaState.HEALTHY and track.consecutive_failures == 0
+    assert track.starting == "og-a is STARTING" and track.last_error == "connection refused"
+    detector.observe("og-a", ok(), 12.0)
+    assert track.starting is None
+
+
+def test_the_last_answered_heartbeat_is_remembered() -> None:
+    detector = Detector(make_service(), now=0.0)
+    detector.observe("og-a", ok(), 5.0)
+    detector.observe("og-a", miss(), 6.0)
+    assert detector.tracks["og-a"].last_ok_at == 5.0

@@ -14,8 +14,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from drc.model import ReplicaState, RestartResult, ServiceState
+from drc.model import ReplicaState, ServiceState
 from drc.names import monitor_id, restart_id
+from drc.repair import RestartResult
 from tests.support.net import assert_eventually
 from tests.support.stack import DrcStack, running_drc
 

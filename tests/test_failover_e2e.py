@@ -13,12 +13,14 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from activities.traffic import HAProxyRuntime
-from drc.model import FailoverRequest, ServiceState
+from drc.model import ServiceState
 from drc.names import backend_name, monitor_id, runbook_id
+from drc.operator import FailoverRequest
+from drc.repair import RunbookResult
 from tests.support.net import assert_eventually
 from tests.support.stack import DrcStack, running_drc
 from workflows.monitor import ServiceMonitorWorkflow
-from workflows.runbook import RunbookResult, result_from_failure
+from workflows.runbook import result_from_failure
 
 pytestmark = pytest.mark.integration
 

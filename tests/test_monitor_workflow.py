@@ -1,216 +1,89 @@
-"""ServiceMonitor and RestartReplica on the time-skipping test server, with fake activities."""
+"""ServiceMonitor and its repairs on the time-skipping test server, with fake activities."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from temporalio import activity
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.client import WorkflowUpdateFailedError
 
-from activities.actions import ActionInput, ActionResult
-from drc.catalog_loader import parse_catalog
-from drc.model import (
-    FailoverRequest,
-    PauseRequest,
-    ProbeResult,
-    ProcessInput,
-    ProcessResult,
-    ReplicaState,
-    ReplicaTrack,
-    RestartRequest,
-    ServiceState,
-    Transition,
-    WaitHealthyInput,
-    WatchInput,
-    WatchResult,
+from drc.model import ReplicaState, ServiceState
+from drc.operator import FailoverRequest, PauseRequest, RestartRequest
+from tests.support.monitor_world import (
+    GATEWAY,
+    FakeWorld,
+    actions_of,
+    failed,
+    healthy,
+    key,
+    start_monitor,
+    wait_decision,
 )
-from runbooks.runbook import load_builtin_runbooks
 from tests.support.net import assert_eventually
-from tests.support.temporal import new_worker, start_time_skipping
-from workflows.monitor import MonitorInput, ServiceMonitorWorkflow
+from tests.support.temporal import DevServer, new_worker
+from workflows.monitor import ServiceMonitorWorkflow
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookWorkflow
 
-SERVICE = parse_catalog(
-    {
-        "services": [
-            {
-                "name": "order-gateway",
-                "redundancy": "active-standby",
-                "primary": "og-a",
-                "replicas": [
-                    {
-                        "name": "og-a",
-                        "region": "ldn",
-                        "url": "http://127.0.0.1:1",
-                        "process": "og-a",
-                    },
-                    {
-                        "name": "og-b",
-                        "region": "nyc",
-                        "url": "http://127.0.0.1:2",
-                        "process": "og-b",
-                    },
-                ],
-                "restart": {"crash_loop_max": 3, "crash_loop_window_s": 300},
-            }
-        ]
-    }
-).services[0]
+WORKFLOWS = [ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow]
 
 
-class FakeWorld:
-    """Same-named fakes for every activity the two workflows call; the test scripts the watch."""
-
-    def __init__(self) -> None:
-        self.watch_results: asyncio.Queue[WatchResult] = asyncio.Queue()
-        self.calls: dict[str, list[str]] = defaultdict(list)
-        self.exit_on_start: set[str] = set()
-
-    @activity.defn(name="watch_service")
-    async def watch_service(self, inp: WatchInput) -> WatchResult:
-        while True:
-            try:
-                return await asyncio.wait_for(self.watch_results.get(), 0.2)
-            except TimeoutError:
-                activity.heartbeat()
-
-    @activity.defn(name="stop_process")
-    async def stop_process(self, inp: ProcessInput) -> ProcessResult:
-        self.calls["stop"].append(inp.process)
-        return ProcessResult("stop", "RUNNING", "STOPPED")
-
-    @activity.defn(name="start_process")
-    async def start_process(self, inp: ProcessInput) -> ProcessResult:
-        self.calls["start"].append(inp.process)
-        return ProcessResult("start", "STOPPED", "RUNNING", pid=42)
-
-    @activity.defn(name="check_recovered")
-    async def check_recovered(self, inp: WaitHealthyInput) -> ProbeResult:
-        if inp.replica.name in self.exit_on_start:
-            raise ApplicationError(
-                f"{inp.replica.name} is EXITED after its start, exit status 3",
-                type="ProcessExited",
-                non_retryable=True,
-            )
-        return ProbeResult(ok=True, latency_ms=1.0)
-
-    def activities(self) -> list[object]:
-        return [self.watch_service, self.stop_process, self.start_process, self.check_recovered]
+@pytest.fixture
+def env(dev_server: DevServer) -> DevServer:
+    # The real dev server: the test server skips no time while the (fake) watch runs, and it
+    # does not tell a parent that its child was terminated.
+    return dev_server
 
 
-def failed(replica: str, at: float = 0.0) -> WatchResult:
-    track = ReplicaTrack(
-        state=ReplicaState.FAILED, consecutive_failures=3, last_error="connection refused", since=at
-    )
-    reason = f"{replica} missed 3 heartbeats in a row (last error: connection refused)"
-    others = {r.name: ReplicaTrack(state=ReplicaState.HEALTHY) for r in SERVICE.replicas}
-    return WatchResult(
-        transitions=[Transition(replica, ReplicaState.HEALTHY, ReplicaState.FAILED, reason, at)],
-        tracks={**others, replica: track},
-    )
-
-
-def healthy(replica: str) -> WatchResult:
-    track = ReplicaTrack(state=ReplicaState.HEALTHY, consecutive_successes=2, latency_ms=1.0)
-    return WatchResult(
-        transitions=[Transition(replica, ReplicaState.FAILED, ReplicaState.HEALTHY, "back", 0.0)],
-        tracks={replica: track},
-    )
-
-
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await start_time_skipping()
-    yield environment
-    await environment.shutdown()
-
-
-async def start_monitor(
-    env: WorkflowEnvironment, task_queue: str, **extra: object
-) -> WorkflowHandle[ServiceMonitorWorkflow, None]:
-    inp = MonitorInput(
-        service=SERVICE, supervisor_url="http://127.0.0.1:9/RPC2", search_attributes=False, **extra
-    )  # type: ignore[arg-type]
-    return await env.client.start_workflow(
-        ServiceMonitorWorkflow.run,
-        inp,
-        id=f"monitor/{SERVICE.name}-{uuid.uuid4()}",
-        task_queue=task_queue,
-    )
-
-
-async def test_failed_replica_is_restarted_once_and_recorded(env: WorkflowEnvironment) -> None:
+async def test_failed_replica_is_restarted_once_and_recorded(env: DevServer) -> None:
     world = FakeWorld()
-    worker = new_worker(
-        env.client, [ServiceMonitorWorkflow, RestartReplicaWorkflow], world.activities()
-    )
-    async with worker:
-        handle = await start_monitor(env, worker.task_queue)
-        await world.watch_results.put(failed("og-a"))
-
-        async def restarted() -> None:
-            status = await handle.query(ServiceMonitorWorkflow.status)
-            actions = [d.action for d in status.decisions]
-            assert "restarted" in actions, actions
-
-        await assert_eventually(restarted)
-        status = await handle.query(ServiceMonitorWorkflow.status)
-        assert world.calls["stop"] == ["og-a"] and world.calls["start"] == ["og-a"]
-        restart = next(d for d in status.decisions if d.action == "restart")
-        assert restart.reason == (
-            "restarting og-a: og-a failed: og-a missed 3 heartbeats in a row "
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, runbooks=False)
+        await world.watch_results.put(failed(GATEWAY, "og-b"))
+        await wait_decision(handle, "restarted")
+        assert world.calls["stop"] == ["og-b"] and world.calls["start"] == ["og-b"]
+        reason = await wait_decision(handle, "restart")
+        assert reason == (
+            "restarting og-b: og-b failed: og-b missed 3 heartbeats in a row "
             "(last error: connection refused)"
         )
-        og_a = next(r for r in status.replicas if r.name == "og-a")
-        assert og_a.restarts_in_window == 1
+        status = await handle.query(ServiceMonitorWorkflow.status)
+        og_b = next(r for r in status.replicas if r.name == "og-b")
+        assert og_b.restarts_in_window == 1 and not status.repairs_running
         await handle.terminate()
 
 
 async def test_replica_that_exits_on_every_start_ends_crash_looping(
-    env: WorkflowEnvironment,
+    env: DevServer,
 ) -> None:
     world = FakeWorld()
     world.exit_on_start.add("og-b")
-    worker = new_worker(
-        env.client, [ServiceMonitorWorkflow, RestartReplicaWorkflow], world.activities()
-    )
-    async with worker:
-        handle = await start_monitor(env, worker.task_queue)
-        await world.watch_results.put(failed("og-b"))
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, runbooks=False)
+        await world.watch_results.put(failed(GATEWAY, "og-b"))
 
         async def crash_looping() -> None:
-            await env.sleep(5)  # skip through the restart backoffs
             status = await handle.query(ServiceMonitorWorkflow.status)
             og_b = next(r for r in status.replicas if r.name == "og-b")
             assert og_b.state is ReplicaState.CRASH_LOOPING, og_b
 
+        # The fake watch is a running activity, which stops the test server from skipping
+        # time: the backoffs (1 s, 2 s) pass in real time.
         await assert_eventually(crash_looping)
-        for _ in range(12):  # a minute, long past every backoff (1, 2, 4 s): no more restarts
-            await env.sleep(5)
-        status = await handle.query(ServiceMonitorWorkflow.status)
+        await asyncio.sleep(5)  # longer than the next backoff would be (4 s): no more restarts
         assert world.calls["start"] == ["og-b"] * 3
-        og_b = next(r for r in status.replicas if r.name == "og-b")
-        assert og_b.note is not None and "crash-looping, not restarting again" in og_b.note
-        assert "3 restarts within 300 s" in og_b.note
-        assert status.state is ServiceState.DEGRADED
+        reason = await wait_decision(handle, "crash-looping")
+        assert "crash-looping, not restarting again (drc restart order-gateway og-b clears it)" in (
+            reason
+        )
+        assert [n.kind for n in world.notes].count("crash-looping") == 1
         await handle.terminate()
 
 
-async def test_operator_restart_of_unknown_replica_is_refused(env: WorkflowEnvironment) -> None:
+async def test_operator_restart_of_unknown_replica_is_refused(env: DevServer) -> None:
     world = FakeWorld()
-    worker = new_worker(
-        env.client, [ServiceMonitorWorkflow, RestartReplicaWorkflow], world.activities()
-    )
-    async with worker:
-        handle = await start_monitor(env, worker.task_queue)
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, runbooks=False)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
                 ServiceMonitorWorkflow.request_restart, RestartRequest(replica="og-z")
@@ -223,152 +96,108 @@ async def test_operator_restart_of_unknown_replica_is_refused(env: WorkflowEnvir
             ServiceMonitorWorkflow.request_restart,
             RestartRequest(replica="og-a", reason="deploy", operator="alice"),
         )
-        assert answer == "restart/order-gateway/og-a"
-        await assert_eventually(_has_decision(handle, "restarted"))
-        status = await handle.query(ServiceMonitorWorkflow.status)
-        assert any(d.reason == "restarting og-a: alice asked: deploy" for d in status.decisions)
+        assert answer == f"restart/{key(handle)}/og-a"
+        await wait_decision(handle, "restarted")
+        assert await wait_decision(handle, "restart") == "restarting og-a: alice asked: deploy"
         await handle.terminate()
 
 
-async def test_pause_stops_the_watch_and_resume_restarts_it(env: WorkflowEnvironment) -> None:
+async def test_pause_stops_the_watch_and_resume_restarts_it(env: DevServer) -> None:
     world = FakeWorld()
-    worker = new_worker(
-        env.client, [ServiceMonitorWorkflow, RestartReplicaWorkflow], world.activities()
-    )
-    async with worker:
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
         handle = await start_monitor(env, worker.task_queue)
         said = await handle.execute_update(ServiceMonitorWorkflow.pause, PauseRequest("upgrade"))
         assert said == "order-gateway paused"
         status = await handle.query(ServiceMonitorWorkflow.status)
         assert status.paused and status.state is ServiceState.PAUSED
 
-        async def not_watching() -> None:
+        async def watching(expected: bool) -> None:
             desc = await handle.describe()
-            assert not desc.raw_description.pending_activities, "a paused monitor watches nothing"
+            kinds = [a.activity_type.name for a in desc.raw_description.pending_activities]
+            assert ("watch_service" in kinds) is expected, kinds
 
-        await assert_eventually(not_watching)
-        assert (
-            await handle.execute_update(ServiceMonitorWorkflow.resume, PauseRequest("done"))
-            == "order-gateway resumed"
-        )
-
-        async def watching() -> None:
-            desc = await handle.describe()
-            assert desc.raw_description.pending_activities
-
-        await assert_eventually(watching)
+        await assert_eventually(lambda: watching(False))
+        said = await handle.execute_update(ServiceMonitorWorkflow.resume, PauseRequest("done"))
+        assert said == "order-gateway resumed"
+        await assert_eventually(lambda: watching(True))
         await handle.terminate()
 
 
-async def test_monitor_continues_as_new_and_keeps_its_state(env: WorkflowEnvironment) -> None:
+async def test_monitor_continues_as_new_and_keeps_its_state(env: DevServer) -> None:
     world = FakeWorld()
-    worker = new_worker(
-        env.client, [ServiceMonitorWorkflow, RestartReplicaWorkflow], world.activities()
-    )
-    async with worker:
-        handle = await start_monitor(env, worker.task_queue, max_history=25)
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, runbooks=False, max_history=25)
         first_run = (await handle.describe()).run_id
-        await world.watch_results.put(failed("og-a"))
+        await world.watch_results.put(failed(GATEWAY, "og-b"))
 
         async def new_run() -> None:
             assert (await handle.describe()).run_id != first_run
 
         await assert_eventually(new_run)
-        status = await handle.query(ServiceMonitorWorkflow.status)
-        actions = [d.action for d in status.decisions]
+        actions = await actions_of(handle)()
         assert actions[:3] == ["transition", "restart", "restarted"], actions
-        og_a = next(r for r in status.replicas if r.name == "og-a")
-        assert og_a.restarts_in_window >= 1
+        status = await handle.query(ServiceMonitorWorkflow.status)
+        og_b = next(r for r in status.replicas if r.name == "og-b")
+        assert og_b.restarts_in_window >= 1
         await handle.terminate()
 
 
-def _has_decision(handle: WorkflowHandle[ServiceMonitorWorkflow, None], action: str):  # type: ignore[no-untyped-def]
-    async def check() -> None:
-        status = await handle.query(ServiceMonitorWorkflow.status)
-        assert action in [d.action for d in status.decisions], [d.action for d in status.decisions]
-
-    return check
-
-
-class FakeActions:
-    """Every runbook action as one dynamic activity that records what ran."""
-
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-
-    @activity.defn(dynamic=True)
-    async def any_action(self, args: Sequence[RawValue]) -> ActionResult:
-        inp = activity.payload_converter().from_payload(args[0].payload, ActionInput)
-        words = " ".join(str(v) for v in inp.args.values())
-        self.ran.append(f"{inp.action} {words}".strip())
-        return ActionResult(inp.action, f"{inp.action} done")
-
-
-async def start_monitor_with_runbooks(
-    env: WorkflowEnvironment, task_queue: str
-) -> WorkflowHandle[ServiceMonitorWorkflow, None]:
-    return await start_monitor(env, task_queue, runbooks=load_builtin_runbooks())
-
-
 async def test_failed_primary_fails_over_then_reprotects_the_old_primary(
-    env: WorkflowEnvironment,
+    env: DevServer,
 ) -> None:
-    world, actions = FakeWorld(), FakeActions()
-    worker = new_worker(
-        env.client,
-        [ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow],
-        [*world.activities(), actions.any_action],
-    )
-    async with worker:
-        handle = await start_monitor_with_runbooks(env, worker.task_queue)
-        await world.watch_results.put(failed("og-a"))
-
-        async def reprotected() -> None:
-            status = await handle.query(ServiceMonitorWorkflow.status)
-            assert "reprotect-done" in [d.action for d in status.decisions], status.decisions
-
-        await assert_eventually(reprotected)
+    world = FakeWorld()
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue)
+        await world.watch_results.put(failed(GATEWAY, "og-a"))
+        await wait_decision(handle, "reprotect-done")
         status = await handle.query(ServiceMonitorWorkflow.status)
-        assert status.primary == "og-b"
-        failover = next(d for d in status.decisions if d.action == "failover")
-        assert failover.reason == (
+        assert status.primary == "og-b" and status.unprotected is None
+        assert await wait_decision(handle, "failover") == (
             "failing over order-gateway from og-a to og-b: og-a failed: og-a missed 3 heartbeats "
             "in a row (last error: connection refused); og-b is the healthy standby"
         )
-        assert actions.ran[:6] == [
+        assert world.ran[:6] == [
             "replica.healthy og-b",
             "traffic.set og-b drain",
             "traffic.set og-a maint",
             "process.stop og-a",
             "replica.promote og-b",
             "traffic.set og-b ready",
-        ], actions.ran
+        ], world.ran
         assert world.calls["start"] == [], "a failed primary is failed over, not restarted"
         await handle.terminate()
 
 
-async def test_failover_without_a_healthy_standby_is_refused_and_changes_nothing(
-    env: WorkflowEnvironment,
+async def test_failover_without_a_healthy_standby_is_refused_naming_the_way_out(
+    env: DevServer,
 ) -> None:
-    world, actions = FakeWorld(), FakeActions()
+    world = FakeWorld()
     world.exit_on_start.add("og-b")
-    worker = new_worker(
-        env.client,
-        [ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow],
-        [*world.activities(), actions.any_action],
-    )
-    async with worker:
-        handle = await start_monitor_with_runbooks(env, worker.task_queue)
-        await world.watch_results.put(failed("og-b"))
-        await assert_eventually(_has_decision(handle, "restart"))
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue)
+        await world.watch_results.put(failed(GATEWAY, "og-b"))
+        await wait_decision(handle, "restart")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
                 ServiceMonitorWorkflow.failover, FailoverRequest(reason="drill")
             )
-        assert "cannot fail over order-gateway: no healthy standby (og-b is failed)" in str(
-            refused.value.cause
+        assert refused.value.cause.message == (  # type: ignore[union-attr]
+            "cannot fail over order-gateway: no healthy standby (og-b is failed) "
+            "(override: drc restart order-gateway og-b)"
         )
-        assert actions.ran == []
-        status = await handle.query(ServiceMonitorWorkflow.status)
-        assert status.primary == "og-a"
+        assert world.ran == []
+        assert (await handle.query(ServiceMonitorWorkflow.status)).primary == "og-a"
+        await handle.terminate()
+
+
+async def test_recovery_clears_a_crash_loop(env: DevServer) -> None:
+    world = FakeWorld()
+    world.exit_on_start.add("og-b")
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, runbooks=False)
+        await world.watch_results.put(failed(GATEWAY, "og-b"))
+        await wait_decision(handle, "crash-looping")
+        await world.watch_results.put(healthy(GATEWAY, "og-b"))
+        reason = await wait_decision(handle, "recovered")
+        assert reason == "og-b is serving again: crash loop cleared"
         await handle.terminate()

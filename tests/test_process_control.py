@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from activities.process_control import (
     to_application_error,
 )
 from drc.errors import ProcessControlError, ProcessExitedError
-from drc.model import ProcessInput
+from drc.repair import ProcessInput
 from tests.support.net import assert_eventually, free_port
 from tests.support.supervisor import Platform, running_platform, small_catalog
 
@@ -82,11 +81,10 @@ async def test_stop_of_a_hung_process(platform: Platform, controller: Supervisor
     assert info.pid is not None
     os.kill(info.pid, signal.SIGSTOP)  # hung: accepts nothing, acts on no signal but KILL/CONT
 
-    began = time.monotonic()
     stopped = await controller.stop(platform.supervisor_url, "md-a")
     assert stopped.action == "stop" and stopped.state_after == "STOPPED"
-    assert time.monotonic() - began < 10
-    # SIGCONT first, so the replica shut down on SIGTERM rather than being SIGKILLed.
+    # SIGCONT first, so the replica shut down on SIGTERM (exit 0) rather than sitting out
+    # stopwaitsecs and being SIGKILLed (no exit status 0): the outcome shows it, not a stopwatch.
     assert (await controller.info(platform.supervisor_url, "md-a")).exitstatus == 0
 
 

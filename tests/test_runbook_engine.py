@@ -13,18 +13,13 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.actions import ActionInput, ActionResult
 from drc.catalog_loader import parse_catalog
+from drc.repair import ActionInput, ActionResult, RunbookResult
 from runbooks.actions import ACTIONS
 from runbooks.runbook import Runbook, load_builtin_runbooks
 from tests.support.net import assert_eventually
 from tests.support.temporal import new_worker, start_time_skipping
-from workflows.runbook import (
-    RunbookInput,
-    RunbookResult,
-    RunbookWorkflow,
-    result_from_failure,
-)
+from workflows.runbook import RunbookInput, RunbookWorkflow, result_from_failure
 
 SERVICE = parse_catalog(
     {

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,17 +16,26 @@ from redis.exceptions import ResponseError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.actions import ActionInput
 from activities.state import RedisReplicator
 from activities.state_actions import StateActions
 from drc.catalog import Service
 from drc.catalog_loader import parse_catalog
+from drc.repair import ActionInput
+from runbooks.runbook import load_builtin_runbooks
 from tests.support.net import free_port
-from tests.support.redis_server import start_redis
+from tests.support.redis_server import RedisServer, start_redis
+
+
+@dataclass
+class Store:
+    service: Service
+    actions: StateActions
+    primary: RedisServer
+    replica: RedisServer
 
 
 @pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Service, StateActions]]:
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
     primary = start_redis(tmp_path / "p")
     replica = start_redis(tmp_path / "r", replica_of=primary.port)
     replica.wait_link_up()
@@ -51,11 +64,16 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Service, StateActions]]:
     ).services[0]
     state = RedisReplicator()
     try:
-        yield service, StateActions(state)
+        yield Store(service, StateActions(state), primary, replica)
     finally:
         await state.close()
         replica.stop()
         primary.stop()
+
+
+@pytest.fixture
+def pair(store: Store) -> tuple[Service, StateActions]:
+    return store.service, store.actions
 
 
 async def run(service: Service, fn: object, action: str, **args: object) -> str:
@@ -162,3 +180,195 @@ async def test_fencing_a_dead_primary_counts_as_fenced(pair: tuple[Service, Stat
     )
     said = await run(dead, actions.fence, "state.fence", replica="redis-a")
     assert "does not answer, so takes no write" in said
+
+
+# --- the caught-up guard with the old primary dead ------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """What the monitor passes: its last sample of redis-a while redis-a answered."""
+
+    primary_last_seen: str
+    min_offset: str
+    replid: str
+
+
+async def last_seen_alive(store: Store) -> Evidence:
+    primary = aioredis.Redis(port=store.primary.port)
+    try:
+        info = await primary.info("replication")
+    finally:
+        await primary.aclose()
+    return Evidence(f"{time.time():.3f}", str(info["master_repl_offset"]), info["master_replid"])
+
+
+async def replica_info(store: Store) -> dict[str, Any]:
+    replica = aioredis.Redis(port=store.replica.port)
+    try:
+        info: dict[str, Any] = await replica.info("replication")
+    finally:
+        await replica.aclose()
+    return info
+
+
+async def replica_until(
+    store: Store, holds: Callable[[dict[str, Any]], bool], timeout_s: float = 20.0
+) -> dict[str, Any]:
+    """Poll the replica's INFO until ``holds``; a generous timeout fails instead of hanging."""
+    deadline = time.monotonic() + timeout_s
+    while not holds(info := await replica_info(store)):
+        assert time.monotonic() < deadline, f"condition never held; last: {info}"
+        await asyncio.sleep(0.05)
+    return info
+
+
+async def kill_primary(store: Store) -> None:
+    """SIGKILL redis-a, then wait until redis-b has noticed (its link reported down)."""
+    store.primary.process.kill()
+    store.primary.process.wait()
+    await replica_until(store, lambda i: i["master_link_status"] == "down")
+
+
+async def write_orders(store: Store, n: int) -> None:
+    primary = aioredis.Redis(port=store.primary.port)
+    try:
+        for i in range(n):
+            await primary.set(f"order:{i}", f"acknowledged-{i}")
+        # As the gateway does: the replica has them. Generous: Redis 7.0 streams to a freshly
+        # synced replica only after its first ACK, up to a second after the link came up.
+        assert await primary.wait(1, 20_000) == 1
+    finally:
+        await primary.aclose()
+
+
+async def guard(store: Store, **args: object) -> str:
+    return await run(
+        store.service,
+        store.actions.caught_up,
+        "state.caught_up",
+        replica="redis-b",
+        from_replica="redis-a",
+        **args,
+    )
+
+
+async def refusal(store: Store, **args: object) -> str:
+    with pytest.raises(ApplicationError) as refused:
+        await guard(store, **args)
+    assert refused.value.type == "GuardFailed" and refused.value.non_retryable
+    return refused.value.message
+
+
+async def test_dead_primary_a_replica_whose_link_broke_with_it_and_has_every_byte_passes(
+    store: Store,
+) -> None:
+    await write_orders(store, 20)
+    seen = await last_seen_alive(store)
+    await kill_primary(store)
+
+    said = await guard(store, max_lag_ms="0", **vars(seen))
+
+    assert said.startswith("redis-a does not answer; redis-b's link went down "), said
+    assert "after redis-a was last seen at " in said
+    offset = (await replica_info(store))["slave_repl_offset"]
+    assert said.endswith(
+        f"; offset {offset} ≥ {seen.min_offset} last seen on redis-a in replication id "
+        f"{seen.replid}"
+    )
+
+
+async def test_dead_primary_a_replica_whose_link_broke_long_before_is_refused(
+    store: Store,
+) -> None:
+    await write_orders(store, 5)
+    replica = aioredis.Redis(port=store.replica.port)
+    await replica.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # link broken
+    await replica.aclose()
+    # Long enough to be measured in Redis's whole seconds, well beyond the slack.
+    await replica_until(store, lambda i: int(i.get("master_link_down_since_seconds", -1)) >= 3)
+    seen = await last_seen_alive(store)  # redis-a still answered just now
+    await kill_primary(store)
+
+    why = await refusal(store, max_lag_ms="0", **vars(seen))
+
+    assert why.startswith("redis-b's link to redis-a has been down "), why
+    assert "longer than the " in why and "stopped replicating before redis-a died" in why
+
+
+async def test_dead_primary_a_replica_behind_the_last_offset_seen_is_refused(
+    store: Store,
+) -> None:
+    await write_orders(store, 5)
+    # redis-b's link breaks just before redis-a's last sample: redis-a takes orders redis-b
+    # never receives, is seen alive once more, then dies.
+    replica = aioredis.Redis(port=store.replica.port)
+    await replica.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))
+    await replica.aclose()
+    primary = aioredis.Redis(port=store.primary.port)
+    await primary.set("order:not-replicated", "never acknowledged")
+    await primary.aclose()
+    seen = await last_seen_alive(store)
+    await kill_primary(store)
+    behind = int((await replica_info(store))["slave_repl_offset"])
+    assert 0 < behind < int(seen.min_offset)
+
+    why = await refusal(store, max_lag_ms="0", **vars(seen))
+
+    assert why == (
+        f"redis-b holds offset {behind}, below the {seen.min_offset} last seen on redis-a: "
+        f"{int(seen.min_offset) - behind} bytes redis-a had are missing"
+    )
+
+
+@pytest.mark.parametrize("evidence", [{}, {"primary_last_seen": "0", "min_offset": "-1"}])
+async def test_dead_primary_without_evidence_is_refused_unless_forced(
+    store: Store, evidence: dict[str, str]
+) -> None:
+    await write_orders(store, 5)
+    await kill_primary(store)
+
+    why = await refusal(store, max_lag_ms="0", **evidence)
+    forced = await guard(store, max_lag_ms="-1", **evidence)
+
+    assert why.startswith(
+        "redis-a does not answer and was never seen answering (no primary_last_seen): redis-b "
+    )
+    assert forced == "redis-b not checked: forced by the operator"
+
+
+async def test_dead_primary_a_replica_already_promoted_is_accepted(store: Store) -> None:
+    await write_orders(store, 5)
+    seen = await last_seen_alive(store)
+    await kill_primary(store)
+    replica = aioredis.Redis(port=store.replica.port)
+    await replica.execute_command("REPLICAOF", "NO", "ONE")  # a half-finished earlier failover
+    await replica.aclose()
+
+    said = await guard(store, max_lag_ms="0", **vars(seen))
+
+    assert said.startswith("redis-a does not answer; redis-b already reports itself primary")
+
+
+def test_failover_state_passes_the_evidence_to_the_guard() -> None:
+    runbook = load_builtin_runbooks()["failover-state"]
+    step = next(s for s in runbook.steps if s.name == "caught-up")
+    assert {"primary_last_seen", "min_offset"} <= set(runbook.params)
+    assert step.args["primary_last_seen"] == "{primary_last_seen}"
+    assert step.args["min_offset"] == "{min_offset}"
+
+
+async def test_with_the_primary_answering_the_evidence_changes_nothing(store: Store) -> None:
+    await write_orders(store, 5)
+    seen = await last_seen_alive(store)
+
+    said = await guard(store, max_lag_ms="0", **vars(seen))
+
+    assert said.startswith("redis-b has everything redis-a has (offset ")
+
+
+async def test_a_malformed_number_is_a_non_retryable_error(store: Store) -> None:
+    with pytest.raises(ApplicationError) as bad:
+        await guard(store, max_lag_ms="soon")
+    assert bad.value.type == "BadArgument" and bad.value.non_retryable
+    assert bad.value.message == "state.caught_up needs a number for max_lag_ms, not 'soon'"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import redis
 
 from activities.state import (
     FENCED_MIN_REPLICAS,
+    NEVER_UP,
     Endpoint,
     RedisReplicator,
+    ReplicationInfo,
     StateError,
     StateUnreachableError,
     to_application_error,
@@ -67,6 +70,25 @@ def write_keys(server: RedisServer, prefix: str, n: int) -> None:
             c.set(f"{prefix}:{i}", f"value-{i}")
 
 
+def kill(server: RedisServer) -> None:
+    """SIGKILL, as the user did: no shutdown, the replica learns it from the closed socket."""
+    server.process.kill()
+    server.process.wait()
+
+
+async def info_until(
+    read: Callable[[], Awaitable[ReplicationInfo]],
+    holds: Callable[[ReplicationInfo], bool],
+    timeout_s: float = 20.0,
+) -> ReplicationInfo:
+    """Poll ``read`` until ``holds``; a generous timeout fails the test instead of hanging it."""
+    deadline = time.monotonic() + timeout_s
+    while not holds(info := await read()):
+        assert time.monotonic() < deadline, f"condition never held; last: {info}"
+        await asyncio.sleep(0.05)
+    return info
+
+
 # --- pure parts -------------------------------------------------------------------------
 
 
@@ -117,13 +139,18 @@ async def test_lag_on_healthy_pair_is_small_and_offsets_meet(
     pair: Pair, rep: RedisReplicator
 ) -> None:
     write_keys(pair.primary, "k", 100)
+    # Redis 7.0 starts streaming to a freshly synced replica only at its first ACK (up to a
+    # second after the link came up): wait for that, so the samples time the stream itself.
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
 
     samples = [await rep.measure_lag(pair.p, pair.r, timeout_ms=2000) for _ in range(5)]
 
     for sample in samples:
         assert sample.error is None, sample
-        assert sample.lag_ms is not None and 0 < sample.lag_ms < 1000, sample
-        assert sample.link_up
+        assert sample.lag_ms is not None and sample.lag_ms > 0, sample
+        assert sample.link_up and sample.primary_reachable
+        assert sample.link_down_since_s is None
+        assert sample.replid == sample.primary_replid != ""
     synced = await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
     assert synced.primary_offset == synced.replica_offset
     assert synced.link_up and synced.lag_ms == 0.0
@@ -136,9 +163,9 @@ async def test_paused_replica_has_unknown_lag_and_an_offset_gap(
     pair.replica.pause()
     try:
         write_keys(pair.primary, "while-paused", 50)
-        started = time.monotonic()
+        # Returning at all shows the call is bounded by its timeouts, not by the pause: the
+        # replica stays stopped until `finally`, so a wait on it would hang (per-test timeout).
         sample = await rep.measure_lag(pair.p, pair.r, timeout_ms=300)
-        took = time.monotonic() - started
     finally:
         pair.replica.resume()
 
@@ -146,7 +173,6 @@ async def test_paused_replica_has_unknown_lag_and_an_offset_gap(
     assert sample.error is not None and "did not answer" in sample.error
     assert not sample.link_up
     assert sample.primary_offset > sample.replica_offset >= 0
-    assert took < 10  # bounded by the timeouts, not by the pause
     # Once resumed, the replica catches up and the heartbeat arrives again.
     await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
     assert (await rep.measure_lag(pair.p, pair.r, timeout_ms=2000)).lag_ms is not None
@@ -161,7 +187,7 @@ async def test_replica_refuses_writes_until_promoted(pair: Pair, rep: RedisRepli
 
     assert info.role == "master" and again.role == "master"
     assert info.min_replicas_to_write == 0
-    assert 0 < await rep.write_and_read(pair.r) < 1000
+    assert await rep.write_and_read(pair.r) > 0
 
 
 async def test_fence_refuses_writes_and_unfence_restores(pair: Pair, rep: RedisReplicator) -> None:
@@ -282,22 +308,24 @@ async def test_paused_replica_cannot_be_compared(pair: Pair, rep: RedisReplicato
     pair.replica.pause()
     try:
         write_keys(pair.primary, "only-on-primary", 1)
-        started = time.monotonic()
+        # Raising at all, while the replica is still stopped, shows the timeout ended the wait.
         with pytest.raises(StateUnreachableError, match="unreachable"):
             await rep.consistency(pair.p, pair.r)
-        took = time.monotonic() - started
     finally:
         pair.replica.resume()
-    assert took < 10
 
 
-async def test_unreachable_endpoint_fails_at_once(rep: RedisReplicator) -> None:
+async def test_unreachable_endpoint_fails_at_once() -> None:
+    # Timeouts far beyond the per-test timeout: only the refusal itself, acted on without
+    # waiting out a timeout, lets these calls end, so no stopwatch is needed to tell.
+    rep = RedisReplicator(timeout_s=3600)
     nobody = Endpoint("127.0.0.1", free_port())
-    started = time.monotonic()
-    for call in (rep.info, rep.fence, rep.unfence, rep.promote, rep.write_and_read):
-        with pytest.raises(StateUnreachableError, match=str(nobody.port)):
-            await call(nobody)
-    assert time.monotonic() - started < 5
+    try:
+        for call in (rep.info, rep.fence, rep.unfence, rep.promote, rep.write_and_read):
+            with pytest.raises(StateUnreachableError, match=str(nobody.port)):
+                await call(nobody)
+    finally:
+        await rep.close()
 
 
 async def test_dead_replica_gives_a_lag_sample_with_an_error(
@@ -311,3 +339,79 @@ async def test_dead_replica_gives_a_lag_sample_with_an_error(
     assert sample.error is not None and "unreachable" in sample.error
     with pytest.raises(StateError, match="not in sync"):
         await rep.wait_in_sync(pair.p, pair.r, timeout_ms=300)
+
+
+# --- a primary that does not answer ---------------------------------------------------------
+
+
+async def test_a_killed_primarys_replica_gives_its_own_view(
+    pair: Pair, rep: RedisReplicator
+) -> None:
+    write_keys(pair.primary, "order", 20)
+    before = await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    kill(pair.primary)
+    down = await info_until(lambda: rep.info(pair.r), lambda i: not i.link_up)
+
+    sample = await rep.measure_lag(pair.p, pair.r, timeout_ms=500)
+
+    assert not sample.primary_reachable, sample
+    assert sample.lag_ms is None and sample.primary_offset == -1
+    assert sample.error is not None and f"{pair.p} unreachable" in sample.error
+    assert sample.replica_offset >= before.primary_offset > 0
+    assert not sample.link_up
+    assert sample.link_down_since_s is not None and sample.link_down_since_s >= 0
+    assert sample.replid == before.primary_replid and sample.primary_replid == ""
+    assert down.link_down_since_s is not None and down.link_down_since_s >= 0
+    assert down.replication_id == before.primary_replid
+    assert str(sample).startswith(f"primary unreachable ({pair.p} unreachable")
+
+
+async def test_a_stopped_primary_is_unreachable_while_its_replica_stays_linked(
+    pair: Pair, rep: RedisReplicator
+) -> None:
+    """Dead vs unreachable: a primary that only drc cannot reach still feeds its replica."""
+    write_keys(pair.primary, "order", 5)
+    await rep.wait_in_sync(pair.p, pair.r, timeout_ms=10_000)
+    pair.primary.pause()
+    try:
+        sample = await rep.measure_lag(pair.p, pair.r, timeout_ms=300)
+    finally:
+        pair.primary.resume()
+
+    assert not sample.primary_reachable, sample
+    assert sample.link_up and sample.link_down_since_s is None
+    assert sample.replica_offset > 0 and sample.replid != ""
+
+
+async def test_neither_answering_gives_a_sample_saying_so(pair: Pair, rep: RedisReplicator) -> None:
+    kill(pair.primary)
+    pair.replica.stop()
+
+    sample = await rep.measure_lag(pair.p, pair.r, timeout_ms=300)
+
+    assert not sample.primary_reachable and not sample.link_up
+    assert (sample.primary_offset, sample.replica_offset) == (-1, -1)
+    assert sample.link_down_since_s is None and sample.replid == ""
+    assert sample.error is not None and f"{pair.p} unreachable" in sample.error
+    assert f"replica {pair.r} did not answer" in sample.error
+
+
+async def test_a_replica_says_how_long_its_link_has_been_down(
+    tmp_path: Path, pair: Pair, rep: RedisReplicator
+) -> None:
+    with client(pair.replica) as c:
+        c.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # the link breaks now
+
+    counted = await info_until(
+        lambda: rep.info(pair.r),
+        lambda i: i.link_down_since_s is not None and i.link_down_since_s >= 2,
+    )
+    assert not counted.link_up and "link=down for " in str(counted)
+
+    # A replica whose link was never up since it started says so (Redis's -1).
+    never = start_redis(tmp_path, replica_of=free_port())
+    try:
+        info = await rep.info(Endpoint("127.0.0.1", never.port))
+    finally:
+        never.stop()
+    assert info.link_down_since_s == NEVER_UP and "link=down since start" in str(info)

@@ -15,11 +15,9 @@ from activities.state import RedisReplicator
 from activities.watch import WatchActivities
 from drc.catalog import Service
 from drc.catalog_loader import parse_catalog
-from drc.model import ReplicaState, ReplicaTrack, WatchInput, WatchResult
-from drc.sync import SyncStats, observe
+from drc.watch import WatchInput, WatchResult
 from tests.support.net import free_port
 from tests.support.redis_server import start_redis
-from workflows.escalation import choose_standby
 
 
 @pytest.fixture
@@ -74,11 +72,15 @@ async def watch_until_sync_event(service: Service, state: RedisReplicator) -> Wa
 
 async def test_a_healthy_pair_is_in_sync_with_a_measured_lag(pair: tuple[int, int]) -> None:
     state = RedisReplicator()
-    result = await watch_until_sync_event(state_service(*pair), state)
+    service = state_service(*pair)
+    result = await watch_until_sync_event(service, state)
     await state.close()
     stats = result.sync["redis-b"]
     assert result.sync_events[0].state == "in_sync"
-    assert stats.last_lag_ms is not None and 0 < stats.last_lag_ms < 1000
+    # The sample that made it in_sync was within the service's threshold (not merely "under
+    # a second", which the measurement's own timeout, well under a second here, guaranteed).
+    assert stats.last_lag_ms is not None
+    assert 0 < stats.last_lag_ms <= service.thresholds.sync_lag_ms
     assert stats.primary_offset == stats.replica_offset and stats.link_up
 
 
@@ -107,33 +109,3 @@ async def test_a_replica_that_stops_replicating_becomes_sync_degraded(
         "redis-b is behind redis-a: lag unmeasurable (heartbeat not seen on replica"
     )
     assert "for 3 samples" in event.reason and "link down" in event.reason
-
-
-def test_sync_hysteresis_needs_three_bad_and_two_good_samples() -> None:
-    stats = SyncStats(replica="b", primary="a", state="in_sync")
-    bad = [observe(stats, 500.0, 10, 5, True, None, 100, t) for t in range(3)]
-    assert bad[:2] == [None, None] and bad[2] is not None and bad[2].state == "sync_degraded"
-    assert "lag 500.0 ms above 100 ms for 3 samples, offset gap 5 bytes" in bad[2].reason
-    good = [observe(stats, 1.0, 10, 10, True, None, 100, t) for t in range(3, 5)]
-    assert good[0] is None and good[1] is not None and good[1].state == "in_sync"
-    assert stats.percentile(50) == 500.0 and stats.percentile(99) == 500.0
-
-
-def test_a_sync_degraded_standby_is_never_chosen_unless_forced() -> None:
-    service = state_service(1, 2)
-    tracks = {n: ReplicaTrack(state=ReplicaState.HEALTHY) for n in ("redis-a", "redis-b")}
-    behind = SyncStats(
-        replica="redis-b",
-        primary="redis-a",
-        state="sync_degraded",
-        last_lag_ms=2300.0,
-        primary_offset=900,
-        replica_offset=100,
-    )
-    target, why = choose_standby(service, "redis-a", tracks, None, {"redis-b": behind})
-    assert target is None
-    assert why == (
-        "redis-b is sync_degraded: lag 2300.0 ms (max_lag_on_failover 0 ms), offset gap 800 "
-        "bytes; promoting it could lose acknowledged writes (--force overrides)"
-    )
-    assert choose_standby(service, "redis-a", tracks, None, None)[0] == "redis-b"  # forced

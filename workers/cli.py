@@ -16,13 +16,13 @@ import typer
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from drc.catalog import Catalog
+from drc.catalog import Catalog, Service
 from drc.catalog_loader import load_catalog
 from drc.errors import CatalogError, DrcError, RunbookError, UnknownServiceError
-from drc.model import FailoverRequest, PauseRequest, RestartRequest
 from drc.names import monitor_id
+from drc.operator import FailoverRequest, PauseRequest, Plan, ReprotectRequest, RestartRequest
 from drc.settings import Settings
-from runbooks.runbook import load_builtin_runbooks
+from runbooks.runbook import Runbook, load_builtin_runbooks
 from workers.connect import connect
 
 app = typer.Typer(
@@ -54,12 +54,16 @@ def validate(path: Annotated[Path | None, typer.Argument(help="Catalog to check.
     catalog = _load(settings)
     replicas = sum(len(s.replicas) for s in catalog.services)
     typer.echo(f"{settings.catalog}: ok ({len(catalog.services)} services, {replicas} replicas)")
+    runbooks = _check_runbooks()
+    typer.echo(f"runbooks: ok ({', '.join(sorted(runbooks))})")
+
+
+def _check_runbooks() -> dict[str, Runbook]:
     try:
-        runbooks = load_builtin_runbooks()
+        return load_builtin_runbooks()
     except RunbookError as exc:
         typer.echo(str(exc), err=True)  # names each runbook problem with its location
         raise typer.Exit(2) from None
-    typer.echo(f"runbooks: ok ({', '.join(sorted(runbooks))})")
 
 
 @app.command()
@@ -128,16 +132,26 @@ def _show(catalog: Path | None, render: Callable[[list[Any]], Any]) -> None:
     _run(main())
 
 
+DryRun = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the plan and every guard evaluated now; change nothing."),
+]
+
+
 @app.command()
 def restart(
     service: str,
     replica: str,
     reason: Annotated[str, typer.Option(help="Why; recorded with the restart.")] = "manual restart",
+    dry_run: DryRun = False,
     catalog: CatalogOption = None,
 ) -> None:
-    """Restart a replica now (clears a crash loop); the same update the Web UI and CLI send."""
+    """Restart a replica now (clears a crash loop and a freeze); the Web UI's update too."""
     request = RestartRequest(replica=replica, reason=reason, operator=_operator())
-    _update(catalog, service, "request_restart", request)
+    if dry_run:
+        _dry_run(catalog, service, "plan_restart", request)
+    else:
+        _update(catalog, service, "request_restart", request)
 
 
 @app.command()
@@ -145,13 +159,66 @@ def failover(
     service: str,
     to: Annotated[str | None, typer.Option("--to", help="The standby to promote.")] = None,
     reason: Annotated[
-        str, typer.Option(help="Why; recorded with the failover.")
-    ] = "manual failover",
+        str | None, typer.Option(help="Why; recorded with the failover (needed with --force).")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Skip the replication guards: promote a standby that may lack acknowledged "
+            "writes. Needs --reason; recorded as forced.",
+        ),
+    ] = False,
+    dry_run: DryRun = False,
     catalog: CatalogOption = None,
 ) -> None:
-    """Fail an active/standby service over; refused with a reason if no standby is healthy."""
-    request = FailoverRequest(to=to, reason=reason, operator=_operator())
-    _update(catalog, service, "failover", request)
+    """Fail an active/standby service over; a refusal says why and what overrides it."""
+    if force and not (reason or "").strip():
+        typer.echo(
+            'error: --force needs --reason "..." (it is recorded with the failover)', err=True
+        )
+        raise typer.Exit(2)
+    request = FailoverRequest(
+        to=to, reason=reason or "manual failover", operator=_operator(), force=force
+    )
+    if dry_run:
+        _dry_run(catalog, service, "plan_failover", request)
+    else:
+        _update(catalog, service, "failover", request)
+
+
+@app.command()
+def reprotect(
+    service: str,
+    replica: Annotated[
+        str | None, typer.Option(help="The former primary (default: the one left unprotected).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why; recorded.")] = "manual re-protection",
+    catalog: CatalogOption = None,
+) -> None:
+    """Bring a former primary back as the standby of the current one."""
+    request = ReprotectRequest(replica=replica, reason=reason, operator=_operator())
+    _update(catalog, service, "reprotect", request)
+
+
+@app.command()
+def reload(catalog: CatalogOption = None) -> None:
+    """Apply a changed catalog to the running monitors; remove those of removed services.
+
+    The catalog and the runbooks are validated first: on any error nothing is applied.
+    """
+    from workers.monitors import ensure_monitors
+
+    settings = _settings(catalog)
+    catalog_model = _load(settings)
+    _check_runbooks()
+
+    async def main() -> None:
+        client = await connect(settings)
+        applied = await ensure_monitors(client, catalog_model, settings.task_queue)
+        typer.echo(f"reloaded {settings.catalog}: {applied}")
+
+    _run(main())
 
 
 @app.command()
@@ -170,7 +237,7 @@ def resume(
     reason: Annotated[str, typer.Option(help="Why; recorded.")] = "maintenance over",
     catalog: CatalogOption = None,
 ) -> None:
-    """Watch and repair a paused service again."""
+    """Watch and repair a paused service again, and lift its freezes (flapping replicas)."""
     _update(catalog, service, "resume", PauseRequest(reason=reason, operator=_operator()))
 
 
@@ -178,14 +245,38 @@ def _operator() -> str:
     return os.environ.get("DRC_OPERATOR") or getpass.getuser()
 
 
+def _known(catalog: Catalog, service: str) -> Service:
+    found = catalog.service(service)
+    if found is None:
+        known = ", ".join(s.name for s in catalog.services)
+        raise UnknownServiceError(f"unknown service {service!r} (known: {known})")
+    return found
+
+
+def _dry_run(catalog: Path | None, service: str, query: str, arg: Any) -> None:
+    from workers.plan import live_checks, render_plan
+
+    settings = _settings(catalog)
+    catalog_model = _load(settings)
+
+    async def main() -> None:
+        spec = _known(catalog_model, service)
+        client = await connect(settings)
+        handle = client.get_workflow_handle(monitor_id(service))
+        plan = await handle.query(query, arg, result_type=Plan)
+        typer.echo(render_plan(plan, await live_checks(catalog_model, spec, plan)))
+        if plan.refusal:
+            raise typer.Exit(1)
+
+    _run(main())
+
+
 def _update(catalog: Path | None, service: str, name: str, arg: Any) -> None:
     settings = _settings(catalog)
     catalog_model = _load(settings)
 
     async def main() -> None:
-        if catalog_model.service(service) is None:
-            known = ", ".join(s.name for s in catalog_model.services)
-            raise UnknownServiceError(f"unknown service {service!r} (known: {known})")
+        _known(catalog_model, service)
         client = await connect(settings)
         handle = client.get_workflow_handle(monitor_id(service))
         answer = await handle.execute_update(name, arg, result_type=str)
@@ -210,6 +301,8 @@ def _run(coro: Any) -> None:
     except (DrcError, RPCError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 1
+    except typer.Exit as exit_:
+        code = exit_.exit_code
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

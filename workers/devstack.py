@@ -1,8 +1,8 @@
 """The embedded dev stack: Temporal dev server (SQLite, WAL), supervisord with the demo, worker.
 
-Each part is a child process in its own session, with its log under ``$DRC_HOME/logs``; the
-stack stops them in reverse order. Temporal state persists in ``$DRC_HOME/temporal.db``, so a
-second ``drc up`` resumes the same monitors.
+Each part is a child process in its own session, with its log under ``$DRC_HOME/logs``;
+``workers.supervision`` keeps them running and stops them in reverse order. Temporal state
+persists in ``$DRC_HOME/temporal.db``, so a second ``drc up`` resumes the same monitors.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -119,25 +119,3 @@ def start_temporal(home: Path, port: int, ui_port: int | None = None) -> Child:
     """Start the dev server; the caller waits with ``wait_temporal_ready``."""
     home.mkdir(parents=True, exist_ok=True)
     return spawn("temporal", temporal_dev_server_argv(home, port, ui_port), home / "logs")
-
-
-@dataclass
-class Stack:
-    """Children started by ``drc up``, stopped in reverse order."""
-
-    children: list[Child] = field(default_factory=list)
-
-    def add(self, child: Child) -> Child:
-        """Track ``child`` so that ``stop`` ends it."""
-        self.children.append(child)
-        return child
-
-    def stop(self) -> None:
-        """Stop every child, the last started first."""
-        for child in reversed(self.children):
-            child.stop()
-        self.children.clear()
-
-    def dead(self) -> Child | None:
-        """The first child that has exited, if any."""
-        return next((c for c in self.children if c.proc.poll() is not None), None)

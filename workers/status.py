@@ -10,14 +10,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.traffic import HAProxyRuntime, TrafficError
-from activities.watch import WatchProgress, progress_from_details
+from activities.watch import progress_from_details
 from drc.catalog import Catalog
 from drc.detector import is_suspect
-from drc.model import MonitorStatus, ReplicaState, ReplicaStatus, ReplicaTrack
+from drc.model import ReplicaState, ReplicaTrack
 from drc.names import backend_name, monitor_id, server_name
+from drc.status import MonitorStatus, ReplicaStatus
+from drc.watch import WatchProgress
 from workflows.monitor import ServiceMonitorWorkflow
 
-OVERLAY_STATES = {ReplicaState.RECOVERING, ReplicaState.CRASH_LOOPING}
+OVERLAY_STATES = {ReplicaState.RECOVERING, ReplicaState.CRASH_LOOPING, ReplicaState.FROZEN}
 
 
 async def read_status(
@@ -98,6 +100,8 @@ def status_json(entries: list[MonitorStatus | str]) -> dict[str, Any]:
                 "primary": entry.primary,
                 "repairs_running": entry.repairs_running,
                 "paused": entry.paused,
+                "frozen": entry.frozen,
+                "unprotected": entry.unprotected,
                 "replicas": [{**asdict(r), "state": r.state.value} for r in entry.replicas],
                 "decisions": [asdict(d) for d in entry.decisions[-5:]],
             }

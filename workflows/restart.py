@@ -10,11 +10,20 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.process_control import ProcessActivities
-    from activities.recovery import RecoveryActivities
-    from drc.model import ProcessInput, RestartInput, RestartResult, WaitHealthyInput
+    from drc.model import ProbeResult
+    from drc.names import CHECK_RECOVERED, START_PROCESS, STOP_PROCESS
+    from drc.repair import (
+        ProcessInput,
+        ProcessResult,
+        RestartInput,
+        RestartResult,
+        WaitHealthyInput,
+    )
 
 PROCESS_CALL_TIMEOUT = timedelta(seconds=30)
+PROCESS_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+"""stop_process and start_process heartbeat while they run: a dead worker's call is retried
+elsewhere after this, not after PROCESS_CALL_TIMEOUT."""
 PROCESS_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     maximum_interval=timedelta(seconds=2),
@@ -67,26 +76,31 @@ class RestartReplicaWorkflow:
         assert inp.replica.process is not None, "the monitor only restarts controlled replicas"
         process = ProcessInput(supervisor_url=inp.supervisor_url, process=inp.replica.process)
         self._step = "stopping"
-        await workflow.execute_activity_method(
-            ProcessActivities.stop_process,
+        await workflow.execute_activity(
+            STOP_PROCESS,
             process,
+            result_type=ProcessResult,
             start_to_close_timeout=PROCESS_CALL_TIMEOUT,
+            heartbeat_timeout=PROCESS_HEARTBEAT_TIMEOUT,
             retry_policy=PROCESS_RETRY,
         )
         self._step = "starting"
-        await workflow.execute_activity_method(
-            ProcessActivities.start_process,
+        await workflow.execute_activity(
+            START_PROCESS,
             process,
+            result_type=ProcessResult,
             start_to_close_timeout=PROCESS_CALL_TIMEOUT,
+            heartbeat_timeout=PROCESS_HEARTBEAT_TIMEOUT,
             retry_policy=PROCESS_RETRY,
         )
         self._step = "waiting-healthy"
         check = WaitHealthyInput(
             replica=inp.replica, supervisor_url=inp.supervisor_url, timeout_ms=1000
         )
-        await workflow.execute_activity_method(
-            RecoveryActivities.check_recovered,
+        await workflow.execute_activity(
+            CHECK_RECOVERED,
             check,
+            result_type=ProbeResult,
             start_to_close_timeout=timedelta(seconds=5),
             schedule_to_close_timeout=timedelta(seconds=inp.health_timeout_s),
             retry_policy=RECOVERY_POLL,
@@ -101,6 +115,8 @@ class RestartReplicaWorkflow:
             reason=reason,
             started_at=started,
             finished_at=workflow.now().timestamp(),
+            workflow_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id,
         )
 
     @staticmethod

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -38,9 +38,9 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 with workflow.unsafe.imports_passed_through():
     from pydantic import TypeAdapter
 
-    from activities.actions import ActionInput, ActionResult
     from drc.catalog import Service
     from drc.errors import RunbookError
+    from drc.repair import ActionInput, ActionResult, Outcome, RunbookResult, StepRecord
     from runbooks.actions import ACTIONS
     from runbooks.runbook import (
         ActionCall,
@@ -49,12 +49,10 @@ with workflow.unsafe.imports_passed_through():
         Step,
         check_params,
         context_values,
+        describe_call,
         render_args,
         validate_runbook,
     )
-
-StepStatus = Literal["succeeded", "failed", "compensated", "compensation_failed", "skipped"]
-Outcome = Literal["succeeded", "compensated", "failed_compensation", "rejected"]
 
 INVALID = "InvalidRunbook"
 COMPENSATED = "RunbookCompensated"
@@ -73,32 +71,6 @@ class RunbookInput:
     """argv[0] values the ``command`` action may run."""
     trigger: str = ""
     monitor_workflow_id: str | None = None
-
-
-@dataclass
-class StepRecord:
-    """One step in the journal: what ran, how it ended, when."""
-
-    name: str
-    action: str
-    status: StepStatus
-    summary: str = ""
-    """The action's own sentence, or the guard's / action's error when it failed."""
-    started_at: float | None = None
-    finished_at: float | None = None
-    compensation: str = ""
-    """What undoing the step did (or why undoing it failed)."""
-
-
-@dataclass
-class RunbookResult:
-    """How a run ended, the sentence that says why, and the journal of every step."""
-
-    runbook: str
-    outcome: Outcome
-    reason: str
-    steps: list[StepRecord]
-    trigger: str = ""
 
 
 @dataclass
@@ -215,7 +187,9 @@ class RunbookWorkflow:
                 )
             except ActivityError as err:
                 record.status = "compensation_failed"
-                record.compensation = f"{_describe(call.action, planned.compensation)}: {_why(err)}"
+                record.compensation = (
+                    f"{describe_call(call.action, planned.compensation)}: {_why(err)}"
+                )
                 failed.append(f"compensation of {planned.step.name} ({record.compensation}) failed")
                 continue
             record.status = "compensated"
@@ -244,9 +218,12 @@ class RunbookWorkflow:
             ),
             result_type=ActionResult,
             start_to_close_timeout=timedelta(seconds=step.timeout_s),
+            # Actions heartbeat every 0.5 s (activities/heartbeat.py): a dead worker's step is
+            # retried elsewhere after this, not after its whole start-to-close timeout.
+            heartbeat_timeout=timedelta(seconds=5),
             retry_policy=_retry(step.retry),
             # Shown in the Web UI beside the activity: the saga reads step by step there.
-            summary=f"{kind}{step.name}: {_describe(action, args)}"[:200],
+            summary=f"{kind}{step.name}: {describe_call(action, args)}"[:200],
         )
         return result
 
@@ -257,6 +234,8 @@ class RunbookWorkflow:
 
 
 async def _notify(inp: RunbookInput, result: RunbookResult) -> None:
+    info = workflow.info()
+    result.workflow_id, result.run_id = info.workflow_id, info.run_id
     if inp.monitor_workflow_id:
         monitor = workflow.get_external_workflow_handle(inp.monitor_workflow_id)
         await monitor.signal("runbook_finished", result)
@@ -314,18 +293,12 @@ def _is_cancellation(err: BaseException) -> bool:
 def _failure(planned: _Planned, err: BaseException, cancelled: bool, in_guard: bool) -> str:
     step = planned.step
     if cancelled:
-        return f"step {step.name!r} ({_describe(step.action, planned.args)}) cancelled"
+        return f"step {step.name!r} ({describe_call(step.action, planned.args)}) cancelled"
     why = _why(err) if isinstance(err, FailureError) else str(err)
     if in_guard and step.guard is not None and planned.guard is not None:
-        guard = _describe(step.guard.action, planned.guard)
+        guard = describe_call(step.guard.action, planned.guard)
         return f"step {step.name!r} not run: guard {guard} failed: {why}"
-    return f"step {step.name!r} ({_describe(step.action, planned.args)}) failed: {why}"
-
-
-def _describe(action: str, args: dict[str, Any]) -> str:
-    """``traffic.set og-a maint``: the action and its arg values, as written."""
-    words = [" ".join(v) if isinstance(v, list) else str(v) for v in args.values()]
-    return " ".join([action, *words])
+    return f"step {step.name!r} ({describe_call(step.action, planned.args)}) failed: {why}"
 
 
 def _why(err: FailureError) -> str:

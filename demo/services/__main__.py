@@ -63,6 +63,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="refuse promotion (HTTP 500) while this file exists",
     )
     parser.add_argument(
+        "--admin-hang-marker",
+        type=Path,
+        metavar="PATH",
+        help="hold /admin/promote and /admin/demote while this file exists, then proceed",
+    )
+    parser.add_argument(
         "--redis",
         metavar="URL",
         help="order-gateway: keep orders in Redis at URL (acknowledged after WAIT 1)",
@@ -108,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_FAIL_MARKER)
-    role = Role.load(args.role, args.role_file, args.promote_fail_marker)
+    role = Role.load(args.role, args.role_file, args.promote_fail_marker, args.admin_hang_marker)
     app = build_app(args.service, args.replica, parse_depends(args.depends), role, args.redis)
     print(
         f"{args.service}/{args.replica} listening on http://{args.host}:{args.port}",

@@ -35,6 +35,12 @@ class RunningHAProxy:
     def stop(self) -> None:
         stop_haproxy(self.proc)
 
+    def kill_and_restart(self) -> None:
+        """SIGKILL HAProxy (no goodbye, as in a crash), then start it again on the same config."""
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = start_haproxy(self.config, self.socket_path)
+
 
 @contextmanager
 def running_haproxy(tmp_path: Path, catalog: Catalog) -> Iterator[RunningHAProxy]:

@@ -1,8 +1,11 @@
 """The whole of drc for an end-to-end test: a real Temporal dev server, supervisord with the
-demo services, and the drc worker as a separate process, all on free ports in a temp dir."""
+demo services, HAProxy, and the drc worker as a separate process, all on free ports in a temp
+dir. HAProxy is a program of that supervisord when the catalog names a traffic-manager service
+(``services=(..., TRAFFIC_MANAGER)``), as in the demo; otherwise a child of the test."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -10,7 +13,7 @@ import sys
 import tempfile
 import xmlrpc.client
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,15 +22,19 @@ import yaml
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from demo.haproxy import start_haproxy, stop_haproxy, write_haproxy_config
-from drc.catalog import Catalog, TrafficControl
-from drc.catalog_loader import load_catalog
-from drc.model import MonitorStatus
+from demo.haproxy import check_haproxy_config, start_haproxy, stop_haproxy, write_haproxy_config
+from drc.catalog import Catalog, Replica, Service, TrafficControl
+from drc.catalog_loader import load_catalog, parse_catalog
 from drc.settings import DEFAULT_CATALOG
+from drc.status import MonitorStatus
 from tests.support.net import free_port
 from tests.support.supervisor import Platform, running_platform, small_catalog
 from workers.devstack import Child, spawn, start_temporal, wait_temporal_ready
 from workers.status import read_status
+from workers.supervision import Supervisor
+
+TRAFFIC_MANAGER = "traffic-manager"
+"""Name ``demo_like_catalog`` gives the service that is HAProxy itself (as the demo does)."""
 
 
 def demo_like_catalog(
@@ -39,25 +46,43 @@ def demo_like_catalog(
 
     ``restart`` and ``thresholds`` override fields of those sections: a benchmark that kills
     the same replicas many times raises ``crash_loop_max`` and ``flap_max_transitions``.
+    HAProxy keeps its server state in ``demo/haproxy.state``; with ``TRAFFIC_MANAGER`` among
+    ``services`` it is also a service (replica ``haproxy``) that supervisord runs and drc
+    watches, as in the demo.
     """
     demo = load_catalog(DEFAULT_CATALOG)
     settings = demo.services[0]
-    catalog = small_catalog(services)
+    catalog = small_catalog(tuple(s for s in services if s != TRAFFIC_MANAGER))
+    platform = [*catalog.services]
+    if TRAFFIC_MANAGER in services:
+        url = f"http://127.0.0.1:{free_port()}"
+        haproxy = Replica(name="haproxy", region="ldn", url=url, process="haproxy")  # type: ignore[arg-type]
+        platform.append(Service(name=TRAFFIC_MANAGER, replicas=(haproxy,)))
     updated = tuple(
         s.model_copy(
             update={
                 "probe": settings.probe,
                 "restart": settings.restart.model_copy(update=restart or {}),
                 "thresholds": settings.thresholds.model_copy(update=thresholds or {}),
-                "frontend": f"127.0.0.1:{free_port()}" if demo.service(s.name).frontend else None,
+                "frontend": f"127.0.0.1:{free_port()}" if _fronted(demo, s.name) else None,
             }
         )
-        for s in catalog.services
+        for s in platform
     )
     # pytest's tmp_path can exceed the 107 bytes of a UNIX socket path: a short absolute one.
     socket = Path(tempfile.mkdtemp(prefix="drc-hx-")) / "haproxy.sock"
-    traffic = TrafficControl(haproxy_socket=str(socket))
-    return catalog.model_copy(update={"services": updated, "traffic_control": traffic})
+    traffic = TrafficControl(
+        haproxy_socket=str(socket),
+        haproxy_state_file="demo/haproxy.state",
+        haproxy_service=TRAFFIC_MANAGER if TRAFFIC_MANAGER in services else None,
+    )
+    whole = catalog.model_copy(update={"services": updated, "traffic_control": traffic})
+    return parse_catalog(whole.model_dump(mode="json"), "<demo-like catalog>")
+
+
+def _fronted(demo: Catalog, name: str) -> bool:
+    service = demo.service(name)
+    return service is not None and service.frontend is not None
 
 
 @dataclass
@@ -83,9 +108,13 @@ class DrcStack:
             "DRC_HOME": str(self.home),
         }
 
-    def start_worker(self) -> Child:
+    def spawn_worker(self, name: str = "worker") -> Child:
+        """A ``drc worker`` process, logging to ``logs/<name>.log``; the caller stops it."""
         argv = [sys.executable, "-m", "workers.cli", "worker"]
-        self.worker = spawn("worker", argv, self.home / "logs", env=self.env())
+        return spawn(name, argv, self.home / "logs", env=self.env())
+
+    def start_worker(self) -> Child:
+        self.worker = self.spawn_worker()
         return self.worker
 
     def kill_worker(self) -> None:
@@ -112,18 +141,46 @@ class DrcStack:
 
 
 @contextmanager
-def _running_haproxy(catalog: Catalog, home: Path, socket: Path) -> Iterator[None]:
-    proc = start_haproxy(write_haproxy_config(catalog, home, socket), socket)
+def _running_haproxy(config: Path, socket: Path) -> Iterator[None]:
+    proc = start_haproxy(config, socket)
     try:
         yield
     finally:
         stop_haproxy(proc)
-        shutil.rmtree(socket.parent, ignore_errors=True)
 
 
 @asynccontextmanager
-async def running_drc(tmp_path: Path, catalog: Catalog | None = None) -> AsyncIterator[DrcStack]:
-    """Start Temporal, the demo platform and a worker; stop them all afterwards."""
+async def supervised_worker(stack: DrcStack) -> AsyncIterator[tuple[Supervisor, list[str]]]:
+    """A worker run the way ``drc up`` runs it: restarted by a ``Supervisor`` when it dies.
+
+    Yields the supervisor and the decisions it logged. It is ticked from this (the main)
+    thread, so a restarted worker is spawned there, as ``drc up`` spawns it.
+    """
+    lines: list[str] = []
+    supervision = Supervisor(lines.append)
+    supervision.start("worker", lambda _: stack.spawn_worker())
+
+    async def tick() -> None:
+        while True:
+            supervision.tick()
+            await asyncio.sleep(0.2)
+
+    ticking = asyncio.create_task(tick())
+    try:
+        yield supervision, lines
+    finally:
+        ticking.cancel()
+        supervision.stop()
+
+
+@asynccontextmanager
+async def running_drc(
+    tmp_path: Path, catalog: Catalog | None = None, worker: bool = True
+) -> AsyncIterator[DrcStack]:
+    """Start Temporal, the demo platform (with HAProxy) and, unless not ``worker``, a worker.
+
+    Everything is stopped afterwards.
+    """
     catalog = catalog or demo_like_catalog()
     port = free_port()
     temporal = start_temporal(tmp_path, port, ui_port=None)
@@ -136,12 +193,17 @@ async def running_drc(tmp_path: Path, catalog: Catalog | None = None) -> AsyncIt
         catalog_path.write_text(yaml.safe_dump(catalog.model_dump(mode="json")))
         socket = catalog.traffic_control.socket_path(tmp_path)
         assert socket is not None
-        with (
-            running_platform(tmp_path, catalog) as platform,
-            _running_haproxy(catalog, tmp_path, socket),
-        ):
+        # Written before supervisord starts, since it may run HAProxy as one of its programs.
+        config = write_haproxy_config(catalog, tmp_path, socket)
+        check_haproxy_config(config)
+        with ExitStack() as parts:
+            parts.callback(shutil.rmtree, socket.parent, ignore_errors=True)
+            platform = parts.enter_context(running_platform(tmp_path, catalog))
+            if catalog.traffic_control.haproxy_service is None:
+                parts.enter_context(_running_haproxy(config, socket))
             stack = DrcStack(tmp_path, address, client, platform, catalog_path)
-            stack.start_worker()
+            if worker:
+                stack.start_worker()
             try:
                 yield stack
             finally:

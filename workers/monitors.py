@@ -1,0 +1,137 @@
+"""One monitor per catalog service: start, hand the catalog to, replace, or retire monitors.
+
+Used by every worker at boot and by ``drc reload``. Idempotent: signal-with-start attaches to
+a running monitor, which ignores an unchanged configuration, so any number of workers booting
+yields one monitor per service; a monitor whose service left the catalog is retired (it
+records why and ends); one started by an older drc with another input layout is replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from drc.catalog import Catalog, Service
+from drc.names import MONITOR_SCHEMA, MONITOR_WORKFLOW, SA_KIND, SA_SERVICE, monitor_id
+from drc.operator import RetireRequest
+from runbooks.runbook import Runbook, load_builtin_runbooks
+from workflows.monitor import ServiceMonitorWorkflow
+from workflows.monitor_types import MonitorConfig, MonitorInput
+
+log = logging.getLogger("drc.monitors")
+
+
+@dataclass
+class Applied:
+    """What applying a catalog did, per monitor."""
+
+    started_or_updated: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.started_or_updated)} monitors started or updated"]
+        if self.replaced:
+            parts.append(f"replaced (older drc): {', '.join(self.replaced)}")
+        if self.retired:
+            parts.append(f"retired (left the catalog): {', '.join(self.retired)}")
+        return "; ".join(parts)
+
+
+def monitor_config(
+    catalog: Catalog, service: Service, runbooks: dict[str, Runbook], search_attributes: bool
+) -> MonitorConfig:
+    """The configuration a service's monitor runs with, from the catalog and the runbooks."""
+    return MonitorConfig(
+        service=service,
+        supervisor_url=str(catalog.process_control.supervisor_url),
+        runbooks=runbooks,
+        allowed_commands=list(catalog.allowed_commands),
+        search_attributes=search_attributes,
+    )
+
+
+async def ensure_monitors(
+    client: Client,
+    catalog: Catalog,
+    task_queue: str,
+    search_attributes: bool = True,
+    retire_others: bool = True,
+) -> Applied:
+    """Bring the running monitors in line with ``catalog`` (see the module docstring)."""
+    applied = Applied()
+    runbooks = load_builtin_runbooks()
+    for service in catalog.services:
+        if await _replace_if_old(client, service.name):
+            applied.replaced.append(service.name)
+        config = monitor_config(catalog, service, runbooks, search_attributes)
+        await start_monitor(client, config, task_queue)
+        applied.started_or_updated.append(service.name)
+    if retire_others:
+        applied.retired = await _retire_others(client, catalog)
+    return applied
+
+
+async def start_monitor(
+    client: Client, config: MonitorConfig, task_queue: str
+) -> WorkflowHandle[ServiceMonitorWorkflow, str]:
+    """Signal-with-start ``monitor/<service>``: started once, later only reconfigured."""
+    service = config.service
+    attributes = None
+    if config.search_attributes:
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(SA_SERVICE, service.name),
+                SearchAttributePair(SA_KIND, "monitor"),
+            ]
+        )
+    return await client.start_workflow(
+        ServiceMonitorWorkflow.run,
+        MonitorInput(config),
+        id=monitor_id(service.name),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=attributes,
+        memo={"schema": MONITOR_SCHEMA},
+        start_signal="reconfigure",
+        start_signal_args=[config],
+        static_summary=f"monitor of {service.name} ({service.redundancy.value})",
+    )
+
+
+async def _replace_if_old(client: Client, service: str) -> bool:
+    """Terminate a running monitor of another input layout; whether one was terminated."""
+    handle = client.get_workflow_handle(monitor_id(service))
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if desc.status is None or desc.status.name != "RUNNING":
+        return False
+    memo = await desc.memo()
+    if memo.get("schema") == MONITOR_SCHEMA:
+        return False
+    reason = f"monitor schema {memo.get('schema', 1)} replaced by {MONITOR_SCHEMA} (drc upgraded)"
+    log.warning("replacing %s: %s", monitor_id(service), reason)
+    await handle.terminate(reason=reason)
+    return True
+
+
+async def _retire_others(client: Client, catalog: Catalog) -> list[str]:
+    """Retire every running monitor whose service is not in ``catalog``."""
+    wanted = {monitor_id(s.name) for s in catalog.services}
+    query = f'WorkflowType = "{MONITOR_WORKFLOW}" AND ExecutionStatus = "Running"'
+    retired = []
+    async for execution in client.list_workflows(query):
+        if execution.id in wanted:
+            continue
+        handle = client.get_workflow_handle(execution.id)
+        await handle.execute_update(ServiceMonitorWorkflow.retire, RetireRequest())
+        retired.append(execution.id.removeprefix("monitor/"))
+    return retired

@@ -1,0 +1,301 @@
+"""The monitor's bookkeeping: decisions, notifications, timers, and the children it follows.
+
+Deterministic workflow code, shared by ``workflows.monitor`` (the workflow) and
+``workflows.monitor_repairs`` (the repair choices). It starts every repair as an abandoned
+child (so a repair survives the monitor's continue-as-new) and learns how each one ends: from
+the child's handle while the run that started it lives, and from an ``await_repair_end``
+activity for repairs carried across continue-as-new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ActivityHandle, ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from drc.model import Decision
+    from drc.names import (
+        AWAIT_REPAIR_END,
+        MONITOR_PREFIX,
+        NOTIFY,
+        SA_INCIDENT,
+        SA_KIND,
+        SA_SERVICE,
+        SA_SEVERITY,
+        restart_id,
+    )
+    from drc.policy import ReplicaRepair
+    from drc.repair import Notification, RepairEnd, RepairRef, RestartInput
+from workflows.child_ends import end_of_child
+from workflows.monitor_types import (
+    MAX_DECISIONS,
+    MonitorConfig,
+    MonitorState,
+    RunningRepair,
+)
+from workflows.restart import RestartReplicaWorkflow
+from workflows.runbook import RunbookInput, RunbookWorkflow
+
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+FOLLOW_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+)
+
+
+@dataclass
+class Due:
+    """Something to look at again at a time: a failed replica, a freeze's end, a re-protection."""
+
+    at: float
+    replica: str | None
+    kind: str = "recheck"
+    """``recheck`` (is it still failed?), ``unfreeze`` or ``reprotect``."""
+
+
+class MonitorCore:
+    """State and bookkeeping of one monitor run; see the module docstring."""
+
+    def __init__(self, config: MonitorConfig, state: MonitorState) -> None:
+        self.cfg = config
+        self.st = state
+        self.key = workflow.info().workflow_id.removeprefix(MONITOR_PREFIX)
+        """What repair ids are named after: the service (``monitor/<service>`` in production)."""
+        self.due: list[Due] = []
+        self.ends: list[RepairEnd] = []
+        self.interrupt = False
+        """The watch must restart: new primary, new configuration, pause, reset tracks."""
+        self.rescheduled = False
+        self._notifications: list[ActivityHandle[None]] = []
+
+    # --- decisions and notifications ----------------------------------------------------------
+
+    def decide(
+        self,
+        replica: str | None,
+        action: str,
+        reason: str,
+        at: float | None = None,
+        severity: str | None = None,
+    ) -> Decision:
+        """Record a decision (status, history, log line); with ``severity``, tell an operator."""
+        decision = Decision(at or self.now(), replica, action, reason)
+        self.st.decisions = [*self.st.decisions[-(MAX_DECISIONS - 1) :], decision]
+        info = workflow.info()
+        workflow.logger.info(
+            "%s: %s",
+            action,
+            reason,
+            extra={
+                "drc": {
+                    "service": self.cfg.service.name,
+                    "replica": replica,
+                    "action": action,
+                    "reason": reason,
+                    "workflow_id": info.workflow_id,
+                    "run_id": info.run_id,
+                }
+            },
+        )
+        if severity is not None:
+            self.notify(action, replica, severity, reason)
+        return decision
+
+    def notify(self, kind: str, replica: str | None, severity: str, summary: str) -> None:
+        """Hand a notification to the ``notify`` activity; never blocks or fails the monitor."""
+        note = Notification(
+            kind=kind,
+            service=self.cfg.service.name,
+            replica=replica,
+            severity=severity,
+            summary=summary,
+            at=self.now(),
+            workflow_id=workflow.info().workflow_id,
+        )
+        handle = workflow.start_activity(
+            NOTIFY,
+            note,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=NOTIFY_RETRY,
+            summary=f"notify {severity}: {summary}"[:200],
+        )
+        self._notifications.append(handle)
+        handle.add_done_callback(lambda done: self._sent(handle, done))
+
+    def _sent(self, handle: ActivityHandle[None], done: Any) -> None:
+        self._notifications.remove(handle)
+        if not done.cancelled() and done.exception() is not None:  # retried until it gave up
+            workflow.logger.warning("a notification was not delivered: %s", done.exception())
+
+    def notifications_sent(self) -> bool:
+        """No notification is still on its way (wait for this before continue-as-new)."""
+        return not self._notifications
+
+    # --- time ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def now() -> float:
+        """Workflow time, in Unix seconds."""
+        return workflow.now().timestamp()
+
+    def schedule(self, after_s: float, replica: str | None, kind: str = "recheck") -> None:
+        """Look at ``replica`` again in ``after_s`` seconds."""
+        self.due.append(Due(self.now() + after_s, replica, kind))
+        self.rescheduled = True
+
+    def take_due(self) -> list[Due]:
+        """The items whose time has come, removed from the schedule."""
+        now = self.now()
+        ready = [d for d in self.due if d.at <= now]
+        self.due = [d for d in self.due if d.at > now]
+        return ready
+
+    def due_now(self) -> bool:
+        """Whether an item's time has come."""
+        now = self.now()
+        return any(d.at <= now for d in self.due)
+
+    def until_next_due(self) -> timedelta | None:
+        """How long until the next item, for a wait's timeout."""
+        if not self.due:
+            return None
+        wait = min(d.at for d in self.due) - self.now()
+        return timedelta(seconds=max(wait, 0.001))
+
+    # --- repair children ----------------------------------------------------------------------
+
+    def repair_of(self, replica: str) -> ReplicaRepair:
+        """The repair memory of ``replica`` (created on first use)."""
+        return self.st.repairs.setdefault(replica, ReplicaRepair())
+
+    def restarting(self, replica: str) -> bool:
+        """A restart of ``replica`` is running."""
+        return restart_id(self.key, replica) in self.st.running
+
+    async def start_restart(
+        self, wid: str, repair: RunningRepair, inp: RestartInput, severity: str
+    ) -> None:
+        """Start ``RestartReplica`` as ``wid`` (or attach to the one running) and follow it."""
+        self.st.running[wid] = repair  # before any await: one restart per replica at a time
+        try:
+            child = await workflow.start_child_workflow(
+                RestartReplicaWorkflow.run,
+                inp,
+                id=wid,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=self.attributes("restart", repair, severity),
+                static_summary=inp.reason[:200],
+                static_details=self._details(repair),
+            )
+        except WorkflowAlreadyStartedError:
+            self._follow(wid, None)  # started by someone else: follow that run
+            return
+        self._track(wid, child)
+
+    async def start_runbook(
+        self, wid: str, repair: RunningRepair, inp: RunbookInput, severity: str
+    ) -> None:
+        """Start ``Runbook`` as ``wid`` (or attach to the one running) and follow it."""
+        self.st.running[wid] = repair  # before any await: one repair of a kind at a time
+        try:
+            child = await workflow.start_child_workflow(
+                RunbookWorkflow.run,
+                inp,
+                id=wid,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=self.attributes(repair.kind, repair, severity),
+                static_summary=repair.trigger[:200],
+                static_details=self._details(repair),
+            )
+        except WorkflowAlreadyStartedError:
+            self._follow(wid, None)
+            return
+        self._track(wid, child)
+
+    def _track(self, wid: str, child: Any) -> None:
+        run_id = child.first_execution_run_id
+        self.st.running[wid].run_id = run_id
+        # The abandoned child's end comes through its handle while this run lives; a child that
+        # completes or fails also signals, whichever arrives first counts (see ``take_end``).
+        child.add_done_callback(lambda done: self.ends.append(end_of_child(wid, run_id, done)))
+
+    def follow_carried(self) -> None:
+        """Follow every repair carried from an earlier run (its handle is gone)."""
+        for wid, repair in self.st.running.items():
+            self._follow(wid, repair.run_id)
+
+    def _follow(self, wid: str, run_id: str | None) -> None:
+        handle = workflow.start_activity(
+            AWAIT_REPAIR_END,
+            RepairRef(wid, run_id),
+            result_type=RepairEnd,
+            start_to_close_timeout=timedelta(days=1),
+            heartbeat_timeout=timedelta(seconds=10),
+            retry_policy=FOLLOW_RETRY,
+            summary=f"follow {wid}",
+        )
+        handle.add_done_callback(lambda done: self._followed(wid, run_id, done))
+
+    def _followed(self, wid: str, run_id: str | None, done: Any) -> None:
+        if done.cancelled():
+            return  # this run is ending (continue-as-new): the next one follows it again
+        if done.exception() is not None:
+            message = f"lost track of {wid}: {done.exception()}"
+            self.ends.append(RepairEnd(wid, run_id, "failed", message))
+            return
+        self.ends.append(done.result())
+
+    def take_end(self, end: RepairEnd) -> RunningRepair | None:
+        """The running repair ``end`` belongs to, removed; None for a duplicate or stale end."""
+        repair = self.st.running.get(end.workflow_id)
+        if repair is None:
+            return None
+        if repair.run_id and end.run_id and repair.run_id != end.run_id:
+            return None  # the end of an earlier run of the same id
+        del self.st.running[end.workflow_id]
+        return repair
+
+    def attributes(
+        self, kind: str, repair: RunningRepair, severity: str
+    ) -> TypedSearchAttributes | None:
+        """The search attributes of a repair run (the Web UI filters by them)."""
+        if not self.cfg.search_attributes:
+            return None
+        subject = repair.replica or kind
+        incident = f"{self.cfg.service.name}/{subject}/{int(self.now())}"
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(SA_SERVICE, self.cfg.service.name),
+                SearchAttributePair(SA_KIND, kind),
+                SearchAttributePair(SA_SEVERITY, severity),
+                SearchAttributePair(SA_INCIDENT, incident),
+            ]
+        )
+
+    def _details(self, repair: RunningRepair) -> str:
+        """The Web UI's details of a repair run: what, on whose word, why."""
+        lines = [f"**{repair.kind}** of {self.cfg.service.name}", "", repair.trigger]
+        if repair.forced:
+            lines += ["", "**FORCED** by an operator: replication guards skipped."]
+        return "\n".join(lines)
+
+    def watchers(self) -> list[Callable[[], bool]]:
+        """Conditions that wake the monitor's waits."""
+        return [
+            lambda: bool(self.ends),
+            lambda: self.interrupt,
+            lambda: self.rescheduled,
+            self.due_now,
+        ]
+
+    def wake(self) -> bool:
+        """Whether there is work for the monitor now."""
+        return any(check() for check in self.watchers())

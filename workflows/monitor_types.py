@@ -1,0 +1,76 @@
+"""The monitor's input: configuration (from the catalog) and carried state, kept apart.
+
+``MonitorConfig`` is replaced whole when the catalog changes (``reconfigure``); ``MonitorState``
+is what the monitor learned and carries across continue-as-new. Adding a field with a default
+to either is a compatible change; anything else is not (ARCHITECTURE.md, "Changing a workflow").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from drc.catalog import Service
+    from drc.model import Decision, ReplicaTrack, Transition
+    from drc.policy import ReplicaRepair
+    from drc.sync import SyncStats
+    from runbooks.runbook import Runbook
+
+MAX_DECISIONS = 50
+MAX_HISTORY_BEFORE_NEW_RUN = 5000
+
+
+@dataclass
+class MonitorConfig:
+    """What the catalog says about the service and how to repair it."""
+
+    service: Service
+    supervisor_url: str
+    runbooks: dict[str, Runbook] = field(default_factory=dict)
+    allowed_commands: list[str] = field(default_factory=list)
+    search_attributes: bool = True
+    watch_max_duration_s: float = 1800.0
+    max_history: int = MAX_HISTORY_BEFORE_NEW_RUN
+
+
+@dataclass
+class RunningRepair:
+    """A repair workflow the monitor started and follows until it ends, however it ends."""
+
+    kind: str
+    """``restart`` or the runbook's name (``failover``, ``reprotect-state``, ``drain``...)."""
+    replica: str | None
+    params: dict[str, str]
+    trigger: str
+    started_at: float
+    run_id: str | None = None
+    forced: bool = False
+    attempt: int = 1
+
+
+@dataclass
+class MonitorState:
+    """Everything the monitor learned; carried across continue-as-new."""
+
+    tracks: dict[str, ReplicaTrack] = field(default_factory=dict)
+    repairs: dict[str, ReplicaRepair] = field(default_factory=dict)
+    paused: bool = False
+    decisions: list[Decision] = field(default_factory=list)
+    last_transition: Transition | None = None
+    primary: str | None = None
+    running: dict[str, RunningRepair] = field(default_factory=dict)
+    failover_failures: list[float] = field(default_factory=list)
+    sync: dict[str, SyncStats] = field(default_factory=dict)
+    unprotected: str | None = None
+    """A former primary not yet re-protected as the standby of the current one."""
+    reprotect_attempts: int = 0
+
+
+@dataclass
+class MonitorInput:
+    """A monitor run's input: its configuration and the state carried from the last run."""
+
+    config: MonitorConfig
+    state: MonitorState = field(default_factory=MonitorState)
