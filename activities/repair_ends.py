@@ -88,12 +88,14 @@ def _runbook_of(cause: BaseException | None) -> RunbookResult | None:
 
 
 def _completed(workflow_id: str, run_id: str, value: object) -> RepairEnd:
-    for kind in (RunbookResult, RestartResult):
-        try:
-            parsed = TypeAdapter(kind).validate_python(value)
-        except ValueError:
-            continue
-        if isinstance(parsed, RunbookResult):
-            return RepairEnd(workflow_id, run_id, "completed", parsed.reason, runbook=parsed)
-        return RepairEnd(workflow_id, run_id, "completed", parsed.reason, restart=parsed)
-    return RepairEnd(workflow_id, run_id, "completed", f"{workflow_id} completed")
+    try:
+        runbook = TypeAdapter(RunbookResult).validate_python(value)
+    except ValueError:
+        pass
+    else:
+        return RepairEnd(workflow_id, run_id, "completed", runbook.reason, runbook=runbook)
+    try:
+        restart = TypeAdapter(RestartResult).validate_python(value)
+    except ValueError:
+        return RepairEnd(workflow_id, run_id, "completed", f"{workflow_id} completed")
+    return RepairEnd(workflow_id, run_id, "completed", restart.reason, restart=restart)

@@ -17,7 +17,7 @@ from temporalio import activity
 
 from activities.probes.engine import ProbeEngine
 from activities.probes.ticker import ticks
-from activities.startup import StartupGate
+from activities.process_view import ProcessVerdict, ProcessView
 from activities.state import StateReplicator
 from activities.state_actions import replica_endpoint
 from activities.sync_poller import SyncPoller
@@ -71,12 +71,12 @@ class WatchActivities:
         self,
         engine: ProbeEngine,
         state: StateReplicator | None = None,
-        startup: StartupGate | None = None,
+        processes: ProcessView | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
         self._state = state
-        self._startup = startup
+        self._processes = processes
         self._clock = clock
 
     @activity.defn(name=WATCH_SERVICE)
@@ -99,8 +99,10 @@ class WatchActivities:
         try:
             return await self._loop(inp, detector, pollers, syncers, sync)
         finally:
-            for poller in [*pollers.values(), *syncers.values()]:
+            for poller in pollers.values():
                 poller.cancel()
+            for syncer in syncers.values():
+                syncer.cancel()
 
     async def _loop(
         self,
@@ -115,8 +117,10 @@ class WatchActivities:
         started = time.monotonic()
         async for tick in ticks(service.probe.interval_ms / 1000):
             if progress.ticks % service.probe.health_every == 0:
-                for poller in [*pollers.values(), *syncers.values()]:
+                for poller in pollers.values():
                     poller.start()
+                for syncer in syncers.values():
+                    syncer.start()
             transitions = await self._probe_once(inp, detector, pollers)
             events = self._sync_once(service, syncers, sync)
             progress.ticks += 1
@@ -137,30 +141,33 @@ class WatchActivities:
         beats = await asyncio.gather(
             *(self._bounded_heartbeat(replica, timeout_ms) for replica in service.replicas)
         )
-        starting = await self._starting(inp, beats)
+        verdicts = await self._verdicts(inp, beats)
         now = self._clock()
         transitions = []
         for replica, beat in zip(service.replicas, beats, strict=True):
             poller = pollers[replica.name]
             if not beat.ok:
                 poller.cancel()  # a /health answer from a replica that misses beats is stale
-            obs = Observation(beat, poller.take(), starting.get(replica.name))
+            said = verdicts.get(replica.name, ProcessVerdict())
+            obs = Observation(beat, poller.take(), said.starting, said.dead)
             transition = detector.observe(replica.name, obs, now)
             if transition is not None:
                 activity.logger.info("transition: %s", transition.reason)
                 transitions.append(transition)
         return transitions
 
-    async def _starting(self, inp: WatchInput, beats: list[ProbeResult]) -> dict[str, str]:
-        """For each replica that missed its heartbeat: why the miss is forgiven, if it is."""
+    async def _verdicts(
+        self, inp: WatchInput, beats: list[ProbeResult]
+    ) -> dict[str, ProcessVerdict]:
+        """For each replica that missed its heartbeat: what process control says of it."""
         missed = [r for r, b in zip(inp.service.replicas, beats, strict=True) if not b.ok]
-        if self._startup is None or not inp.supervisor_url or not missed:
+        if self._processes is None or not inp.supervisor_url or not missed:
             return {}
         grace = inp.service.probe.startup_grace_s
         found = await asyncio.gather(
-            *(self._startup.starting(inp.supervisor_url, r, grace) for r in missed)
+            *(self._processes.verdict(inp.supervisor_url, r, grace) for r in missed)
         )
-        return {r.name: why for r, why in zip(missed, found, strict=True) if why is not None}
+        return {r.name: v for r, v in zip(missed, found, strict=True)}
 
     async def _bounded_heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
         """A heartbeat that cannot stall the tick, whatever a client library does on close."""

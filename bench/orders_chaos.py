@@ -14,6 +14,12 @@ acknowledged order is read back through the front end. The crash-loop and flappi
 are raised, since the trials fail over far more often than either would allow.
 
     .venv/bin/python bench/orders_chaos.py [--state-kills 20] [--gateway-kills 5]
+
+With ``--back-to-back N`` it runs the repeated-fault trial instead, with the demo catalog's
+own thresholds (flap detection and crash-loop limits as shipped, nothing raised): the
+order-state primary is SIGKILLed N times in a row, each time as soon as drc reports the last
+failover re-protected (no repair running, no replica left unprotected), without waiting for
+lag samples. Every kill must be repaired and no acknowledged order lost.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,6 +66,79 @@ async def kill_and_time(
         return later[0] - killed
 
     return primary, await assert_eventually(writes_again, timeout=120, interval=0.01)
+
+
+async def reprotected(stack: DrcStack, not_primary: str | None) -> str:
+    """The order store's new primary once drc re-protected the last failover."""
+    status = (await stack.status())["order-state"]
+    assert status.primary is not None and status.primary != not_primary, status.primary
+    assert not status.repairs_running and status.unprotected is None, status.repairs_running
+    assert status.state.value == "healthy", status.state
+    return status.primary
+
+
+async def acked_since(client: AckingClient, before: int, killed: float) -> float:
+    """Seconds from the kill to the sending of the first order acknowledged after it."""
+    later = [t for t in client.acked_at[before:] if t > killed]
+    assert later, "no order acknowledged since the kill"
+    return later[0] - killed
+
+
+async def back_to_back(kills: int) -> None:
+    catalog = demo_like_catalog(services=SERVICES)  # the demo's thresholds, nothing raised
+    gateway = catalog.service("order-gateway")
+    assert gateway is not None and gateway.frontend is not None
+    times: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="drc-bench-") as home:
+        async with running_drc(Path(home), catalog) as stack:
+            await assert_eventually(lambda: settled(stack, "order-state", None), timeout=120)
+            client = AckingClient(f"http://{gateway.frontend}")
+            task = asyncio.create_task(client.run())
+            await asyncio.sleep(1.0)
+            last: str | None = None
+            for n in range(1, kills + 1):
+                primary = await assert_eventually(
+                    partial(reprotected, stack, last), timeout=120, interval=0.02
+                )
+                before, killed = len(client.acked), time.time()
+                stack.supervisor().signalProcess(primary, "KILL")
+                took = await assert_eventually(
+                    partial(acked_since, client, before, killed), timeout=120, interval=0.01
+                )
+                times.append(took)
+                last = primary
+                print(
+                    f"kill {n:>3}: {primary}, writes accepted again {took * 1000:7.1f} ms later "
+                    f"({len(client.acked)} acknowledged so far)",
+                    flush=True,
+                )
+            await assert_eventually(lambda: reprotected(stack, last), timeout=120)
+            decisions = (await stack.status())["order-state"].decisions
+            client.running = False
+            await task
+            lost = await client.lost()
+    frozen = sum(1 for d in decisions if d.action == "frozen")
+    figures: dict[str, object] = {
+        "kills": kills,
+        "repaired": len(times),
+        "acknowledged": len(client.acked),
+        "lost": len(lost),
+        "refused": client.refused,
+        "writes_again_p50_ms": round(percentile(times, 50) * 1000, 1),
+        "writes_again_p99_ms": round(percentile(times, 99) * 1000, 1),
+        "writes_again_max_ms": round(max(times) * 1000, 1),
+        "freezes_in_last_decisions": frozen,
+    }
+    line = (
+        f"orders_chaos back-to-back: {kills} kills of the order-state primary, each as soon as "
+        f"re-protected, demo thresholds: {len(times)} repaired, {len(client.acked)} orders "
+        f"acknowledged, {len(lost)} lost; kill->writes accepted again p50 "
+        f"{figures['writes_again_p50_ms']} ms p99 {figures['writes_again_p99_ms']} ms max "
+        f"{figures['writes_again_max_ms']} ms"
+    )
+    record("orders_chaos", {"back_to_back": kills}, figures, line)
+    if lost:
+        print("LOST:", lost[:20], flush=True)
 
 
 async def main(state_kills: int, gateway_kills: int) -> None:
@@ -119,7 +199,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-kills", type=int, default=20)
     parser.add_argument("--gateway-kills", type=int, default=5)
+    parser.add_argument(
+        "--back-to-back",
+        type=int,
+        metavar="N",
+        help="kill the order-state primary N times, each as soon as re-protected",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.state_kills, args.gateway_kills))
+    if args.back_to_back:
+        asyncio.run(back_to_back(args.back_to_back))
+    else:
+        asyncio.run(main(args.state_kills, args.gateway_kills))
     sys.stdout.flush()
     os._exit(0)  # temporalio 1.35 may crash in interpreter teardown; the results are written

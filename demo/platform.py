@@ -27,6 +27,7 @@ def marker_path(home: Path, replica: str) -> Path:
     """The fail-marker file of ``replica``: while it exists, the replica exits 3 on start.
 
     ``marker_path(home, f"{replica}.promote-fail")`` makes its promotion fail (HTTP 500), and
+    ``marker_path(home, f"{replica}.slow-start")`` keeps it from listening after a start, and
     ``marker_path(home, f"{replica}.admin-hang")`` holds its ``/admin/promote`` and
     ``/admin/demote`` until the file is removed (tests catch a repair mid-way with it).
     """
@@ -168,6 +169,8 @@ def replica_command(
         str(marker_path(home, f"{replica.name}.promote-fail")),
         "--admin-hang-marker",
         str(marker_path(home, f"{replica.name}.admin-hang")),
+        "--slow-start-marker",
+        str(marker_path(home, f"{replica.name}.slow-start")),
     ]
 
 

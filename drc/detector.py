@@ -30,6 +30,9 @@ class Observation:
     heartbeat: ProbeResult
     health: ProbeResult | None = None
     starting: str | None = None
+    dead: str | None = None
+    """Set on a miss when process control confirms the process is gone (EXITED, FATAL): two
+    independent sources agree, so the replica fails at once instead of after the threshold."""
 
 
 class Detector:
@@ -67,6 +70,8 @@ class Detector:
     def _target_state(self, track: ReplicaTrack) -> ReplicaState:
         probe = self.service.probe
         if track.consecutive_failures >= probe.failure_threshold:
+            return ReplicaState.FAILED
+        if track.consecutive_failures > 0 and track.dead is not None:
             return ReplicaState.FAILED
         if track.consecutive_failures > 0:
             return track.state  # suspect: not yet a transition
@@ -111,6 +116,11 @@ class Detector:
             )
 
     def _reason(self, replica: str, track: ReplicaTrack, new: ReplicaState) -> str:
+        if new is ReplicaState.FAILED and track.dead is not None:
+            return (
+                f"{replica} missed {_heartbeats(track.consecutive_failures)} "
+                f"(last error: {track.last_error}) and {track.dead}: dead, not a blip"
+            )
         if new is ReplicaState.FAILED:
             return (
                 f"{replica} missed {track.consecutive_failures} heartbeats in a row "
@@ -148,6 +158,7 @@ def _count(track: ReplicaTrack, obs: Observation, now: float) -> None:
         return
     track.starting = None
     if not beat.ok:
+        track.dead = obs.dead
         track.consecutive_failures += 1
         track.consecutive_successes = 0
         track.last_error = beat.error or "heartbeat failed"
@@ -157,10 +168,14 @@ def _count(track: ReplicaTrack, obs: Observation, now: float) -> None:
         return
     if obs.health is not None:
         track.health_error = None if obs.health.ok else (obs.health.error or "unhealthy")
-    track.consecutive_failures = 0
+    track.consecutive_failures, track.dead = 0, None
     track.consecutive_successes += 1
     track.latency_ms = beat.latency_ms
     track.last_ok_at = now
+
+
+def _heartbeats(count: int) -> str:
+    return "a heartbeat" if count == 1 else f"{count} heartbeats in a row"
 
 
 def _ms(value: float | None) -> str:

@@ -63,6 +63,8 @@ class ReplicaTrack:
     """When the replica last answered a heartbeat: a dead primary is judged from then."""
     starting: str | None = None
     """Set while misses are forgiven because process control says the replica is starting."""
+    dead: str | None = None
+    """Set while process control confirms a missing replica's process is gone."""
 
 
 @dataclass(frozen=True)

@@ -608,3 +608,21 @@ def test_the_last_answered_heartbeat_is_remembered() -> None:
     detector.observe("og-a", ok(), 5.0)
     detector.observe("og-a", miss(), 6.0)
     assert detector.tracks["og-a"].last_ok_at == 5.0
+
+
+def test_a_miss_confirmed_dead_by_process_control_fails_at_once() -> None:
+    detector = Detector(make_service(), now=0.0)
+    for t in range(2):
+        detector.observe("og-a", ok(), float(t))
+    dead = Observation(
+        ProbeResult(False, 0.1, "connection refused"),
+        dead="process control reports it EXITED, exit status -9",
+    )
+    transition = detector.observe("og-a", dead, 2.0)
+    assert transition is not None and transition.new is ReplicaState.FAILED
+    assert transition.reason == (
+        "og-a missed a heartbeat (last error: connection refused) and process control reports "
+        "it EXITED, exit status -9: dead, not a blip"
+    )
+    detector.observe("og-a", ok(), 3.0)
+    assert detector.tracks["og-a"].dead is None

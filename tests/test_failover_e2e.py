@@ -120,7 +120,10 @@ async def test_killed_primary_fails_over_fenced_before_promoted_with_a_short_bur
         "verify",
     ]
     assert steps["fence"].finished_at <= steps["promote"].started_at  # type: ignore[operator]
-    assert "og-a failed: og-a missed 3 heartbeats in a row" in failover.trigger
+    assert "og-a failed: og-a missed a heartbeat (last error: connection refused) and process " in (
+        failover.trigger
+    )
+    assert "reports it EXITED" in failover.trigger and "dead, not a blip" in failover.trigger
     assert (await _traffic(drc)) == {"og-a": "drain", "og-b": "ready"}
     assert client.results[-1][1:] == (201, "og-b")
     assert client.failed() < 50, f"{client.failed()} failed requests during the failover"

@@ -390,3 +390,21 @@ async def test_a_standby_whose_link_was_already_down_is_refused_then_forced(
         assert forced == ["state.caught_up redis-b redis-a -1 99.250 5000"], world.ran
         assert "FORCED by dan" in await wait_decision(handle, "failover-state")
         await handle.terminate()
+
+
+async def test_resume_lifts_the_freeze_of_a_drained_active_active_replica(
+    env: DevServer,
+) -> None:
+    world = FakeWorld()
+    world.hold("replica.wait_healthy md-a 60")
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, svc=QUOTES)
+        await world.watch_results.put(failed(QUOTES, "md-a", flapping=True))
+        await wait_decision(handle, "frozen")
+        said = await handle.execute_update(
+            ServiceMonitorWorkflow.resume, PauseRequest("looked", "eve")
+        )
+        assert said == "lifted the freeze of md-a"
+        assert await wait_decision(handle, "unfrozen") == "eve lifted the freeze of md-a"
+        await wait_decision(handle, "restart")
+        await handle.terminate()

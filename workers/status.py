@@ -79,6 +79,8 @@ def _refresh(status: MonitorStatus, live: dict[str, ReplicaTrack]) -> None:
         replica.latency_ms = track.latency_ms
         replica.consecutive_failures = track.consecutive_failures
         replica.last_error = track.last_error
+        if track.starting is not None:
+            replica.note = track.starting
         if replica.state not in OVERLAY_STATES and not status.paused:
             replica.state = ReplicaState.SUSPECT if is_suspect(track) else track.state
 
@@ -122,7 +124,7 @@ def status_table(entries: list[MonitorStatus | str]) -> str:
         "FAILS",
         "LAST ERROR",
     )
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for entry in entries:
         if isinstance(entry, str):
             rows.append((entry, *[""] * (len(head) - 1)))

@@ -16,9 +16,9 @@ from activities.actions import RunbookActivities
 from activities.notify import Notifier, NotifyActivities, OutboxNotifier
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessActivities, SupervisorController
+from activities.process_view import ProcessView
 from activities.recovery import RecoveryActivities
 from activities.repair_ends import RepairEndActivities
-from activities.startup import StartupGate
 from activities.state import RedisReplicator, StateReplicator
 from activities.state_actions import StateActions
 from activities.traffic import HAProxyRuntime, TrafficManager, UnconfiguredTrafficManager
@@ -56,7 +56,7 @@ def build_worker(
 ) -> Worker:
     """A worker with every drc workflow and activity, sized for the catalog."""
     controller = SupervisorController(http)
-    watch = WatchActivities(engine, state, StartupGate(controller))
+    watch = WatchActivities(engine, state, ProcessView(controller))
     notify = NotifyActivities(notifier)
     ends = RepairEndActivities(client)
     process = ProcessActivities(controller)

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         RestartRequest,
         RetireRequest,
     )
-    from drc.repair import RepairEnd, RestartResult, RunbookResult
+    from drc.repair import EndStatus, RepairEnd, RestartResult, RunbookResult
     from drc.status import MonitorStatus
     from drc.watch import WatchInput, WatchResult
 from workflows.monitor_core import MonitorCore
@@ -204,14 +204,14 @@ class ServiceMonitorWorkflow:
     def restart_finished(self, result: RestartResult) -> None:
         """A restart ended (sent by the restart itself; its handle may say so first)."""
         wid = result.workflow_id or restart_id(self._core.key, result.replica)
-        status = "completed" if result.ok else "failed"
+        status: EndStatus = "completed" if result.ok else "failed"
         run_id = result.run_id or None
         self._core.ends.append(RepairEnd(wid, run_id, status, result.reason, restart=result))
 
     @workflow.signal
     def runbook_finished(self, result: RunbookResult) -> None:
         """A runbook ended (sent by the runbook itself; its handle may say so first)."""
-        status = "completed" if result.outcome == "succeeded" else "failed"
+        status: EndStatus = "completed" if result.outcome == "succeeded" else "failed"
         end = RepairEnd(
             result.workflow_id, result.run_id or None, status, result.reason, runbook=result
         )

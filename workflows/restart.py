@@ -30,10 +30,13 @@ PROCESS_RETRY = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=["ProcessExited"],
 )
+# A restarted replica is usually up within a few hundred ms: poll often at first (a 1.5
+# backoff from 100 ms was measured to notice a replica ~0.5 s after it answered), then ease off
+# for one that loads for long.
 RECOVERY_POLL = RetryPolicy(
-    initial_interval=timedelta(milliseconds=100),
-    backoff_coefficient=1.5,
-    maximum_interval=timedelta(seconds=1),
+    initial_interval=timedelta(milliseconds=50),
+    backoff_coefficient=1.2,
+    maximum_interval=timedelta(milliseconds=500),
     non_retryable_error_types=["ProcessExited"],
 )
 

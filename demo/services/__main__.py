@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -69,6 +70,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="hold /admin/promote and /admin/demote while this file exists, then proceed",
     )
     parser.add_argument(
+        "--slow-start-marker",
+        type=Path,
+        metavar="PATH",
+        help="wait before listening while this file exists (a replica still loading)",
+    )
+    parser.add_argument(
         "--redis",
         metavar="URL",
         help="order-gateway: keep orders in Redis at URL (acknowledged after WAIT 1)",
@@ -114,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_FAIL_MARKER)
+    while args.slow_start_marker is not None and args.slow_start_marker.exists():
+        time.sleep(0.05)  # loading: running, but not listening yet
     role = Role.load(args.role, args.role_file, args.promote_fail_marker, args.admin_hang_marker)
     app = build_app(args.service, args.replica, parse_depends(args.depends), role, args.redis)
     print(

@@ -1,9 +1,9 @@
-"""A replica that misses heartbeats while process control reports it starting is not failed."""
+"""What process control says of a replica that missed a heartbeat: starting, dead, or nothing."""
 
 from __future__ import annotations
 
 from activities.process_control import ProcessController, ProcessInfo
-from activities.startup import StartupGate
+from activities.process_view import ProcessVerdict, ProcessView
 from drc.catalog_loader import parse_catalog
 from drc.errors import ProcessControlError
 from drc.repair import ProcessResult
@@ -44,14 +44,22 @@ def info(state: str, uptime: float | None) -> ProcessInfo:
     return ProcessInfo("r", state, 42 if uptime is not None else None, None, "", uptime)
 
 
+async def _verdict(found: ProcessInfo | None) -> ProcessVerdict:
+    return await ProcessView(FakeController(found)).verdict("u", REPLICA, 10)
+
+
 async def test_starting_and_recently_started_replicas_are_forgiven() -> None:
-    assert await StartupGate(FakeController(info("STARTING", 0.0))).starting("u", REPLICA, 10) == (
-        "r is STARTING (process control)"
-    )
-    young = await StartupGate(FakeController(info("RUNNING", 3.0))).starting("u", REPLICA, 10)
-    assert young == "r started 3 s ago (grace 10 s)"
+    assert (await _verdict(info("STARTING", 0.0))).starting == "r is STARTING (process control)"
+    assert (await _verdict(info("RUNNING", 3.0))).starting == "r started 3 s ago (grace 10 s)"
 
 
-async def test_old_dead_or_unknown_replicas_are_not_forgiven() -> None:
-    for found in (info("RUNNING", 11.0), info("EXITED", None), info("STOPPED", None), None):
-        assert await StartupGate(FakeController(found)).starting("u", REPLICA, 10) is None
+async def test_an_exited_process_is_dead() -> None:
+    exited = ProcessInfo("r", "EXITED", None, -9, "", None)
+    verdict = await _verdict(exited)
+    assert verdict == ProcessVerdict(dead="process control reports it EXITED, exit status -9")
+    assert (await _verdict(info("FATAL", None))).dead == "process control reports it FATAL"
+
+
+async def test_old_stopped_or_unknown_replicas_are_a_plain_miss() -> None:
+    for found in (info("RUNNING", 11.0), info("STOPPED", None), None):
+        assert await _verdict(found) == ProcessVerdict()

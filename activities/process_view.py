@@ -1,0 +1,54 @@
+"""What process control says about a replica that missed a heartbeat: starting, or dead.
+
+A second, independent source for the detector (design notes, "dead vs unreachable"): a miss
+while supervisord reports the process STARTING, or RUNNING for less than the service's
+``startup_grace_s``, is a replica still loading, not a failure (a stack that resumes must not
+restart every replica it has just started); a miss while it reports the process EXITED, FATAL
+or BACKOFF is a death, not a blip, and fails the replica at once. STOPPED is neither: an
+operator or drc stopped it, or supervisord was restarted and an orphan still serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from activities.process_control import ProcessController
+from drc.catalog import Replica
+from drc.errors import ProcessControlError
+
+GONE = frozenset({"EXITED", "FATAL", "BACKOFF"})
+
+
+@dataclass(frozen=True)
+class ProcessVerdict:
+    """Why a miss is forgiven (``starting``) or confirmed (``dead``); both None: just a miss."""
+
+    starting: str | None = None
+    dead: str | None = None
+
+
+class ProcessView:
+    """Asks process control about replicas that missed a heartbeat; read-only."""
+
+    def __init__(self, controller: ProcessController) -> None:
+        self._controller = controller
+
+    async def verdict(
+        self, supervisor_url: str, replica: Replica, grace_s: float
+    ) -> ProcessVerdict:
+        """What process control says of ``replica`` (nothing when it cannot tell)."""
+        if replica.process is None:
+            return ProcessVerdict()
+        try:
+            info = await self._controller.info(supervisor_url, replica.process)
+        except ProcessControlError:
+            return ProcessVerdict()  # it cannot tell: the miss counts as a plain miss
+        if info.state == "STARTING":
+            return ProcessVerdict(starting=f"{replica.name} is STARTING (process control)")
+        if info.state == "RUNNING" and info.uptime_s is not None and info.uptime_s < grace_s:
+            why = f"{replica.name} started {info.uptime_s:.0f} s ago (grace {grace_s:g} s)"
+            return ProcessVerdict(starting=why)
+        if info.state in GONE:
+            status = f", exit status {info.exitstatus}" if info.exitstatus is not None else ""
+            return ProcessVerdict(dead=f"process control reports it {info.state}{status}")
+        return ProcessVerdict()

@@ -1,0 +1,1 @@
+"""Recorded histories of real runs, replayed by ``tests/test_replay.py``."""

@@ -1,0 +1,47 @@
+"""Replay the recorded histories of real runs against today's workflow code.
+
+A change that would make a workflow already running in production take a different path
+(a new activity, a reordered step, a timer added or removed) fails here: Temporal's Replayer
+raises a non-determinism error. How to make such a change safely: ARCHITECTURE.md,
+"Changing a workflow". The fixtures come from ``python -m tests.replay.record``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workers.sandbox import SANDBOX
+from workflows.monitor import ServiceMonitorWorkflow
+from workflows.restart import RestartReplicaWorkflow
+from workflows.runbook import RunbookWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "replay" / "histories").glob("*.json"))
+KINDS = ("monitor_", "restart_", "failover_", "failover-state_", "reprotect", "drain_")
+
+
+def _history(path: Path) -> WorkflowHistory:
+    record = json.loads(path.read_text())
+    return WorkflowHistory.from_json(record["workflow_id"], record["history"])
+
+
+def test_the_fixtures_cover_every_kind_of_run() -> None:
+    names = [p.name for p in HISTORIES]
+    for kind in KINDS:
+        assert any(n.startswith(kind) for n in names), f"no recorded {kind} history"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem.rsplit("-", 5)[0] for p in HISTORIES])
+async def test_a_recorded_history_replays_on_todays_code(path: Path) -> None:
+    replayer = Replayer(
+        workflows=[ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SANDBOX,
+    )
+    result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
