@@ -20,6 +20,15 @@ START_PROCESS = "start_process"
 CHECK_RECOVERED = "check_recovered"
 NOTIFY = "notify"
 AWAIT_REPAIR_END = "await_repair_end"
+WATCH_GROUP = "watch_group"
+WATCH_GROUP_WORKFLOW = "WatchGroup"
+WATCH_GROUP_PREFIX = "watch-group/"
+
+
+def watch_group_id(index: int) -> str:
+    """Workflow id of a watch group: one activity probes every service of the group."""
+    return f"{WATCH_GROUP_PREFIX}{index}"
+
 
 SA_SERVICE = SearchAttributeKey.for_keyword("service")
 SA_KIND = SearchAttributeKey.for_keyword("kind")

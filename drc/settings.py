@@ -23,3 +23,9 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".drc"), description="State directory: Temporal DB, logs, demo files.")
     catalog: Path = Field(DEFAULT_CATALOG, description="The service catalog (YAML).")
     task_queue: str = Field("drc", description="Task queue of drc's workflows and activities.")
+    watch_group_size: int = Field(
+        50,
+        ge=0,
+        description="Services watched by one watch activity (a WatchGroup workflow); 0 gives "
+        "every service a watch activity of its own.",
+    )

@@ -46,3 +46,5 @@ class MonitorStatus:
     """Replicas whose automatic restarts are frozen (flapping)."""
     unprotected: str | None = None
     """A former primary that is not yet the standby of the current one (re-protection owed)."""
+    watch_group: str | None = None
+    """The watch group that probes this service (its live progress is there); None: alone."""

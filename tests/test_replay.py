@@ -20,9 +20,14 @@ from workers.sandbox import SANDBOX
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookWorkflow
+from workflows.watch_group import WatchGroupWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "replay" / "histories").glob("*.json"))
+ROOT = Path(__file__).parent / "replay" / "histories"
+HISTORIES = sorted(ROOT.glob("*/*.json"))
 KINDS = ("monitor_", "restart_", "failover_", "failover-state_", "reprotect", "drain_")
+SETS = ("solo-watch", "grouped-watch")
+"""Sets of fixtures, each recorded by one drc version: monitors that watch alone (before
+grouped watching), and monitors watched by a WatchGroup."""
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -30,16 +35,26 @@ def _history(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(record["workflow_id"], record["history"])
 
 
-def test_the_fixtures_cover_every_kind_of_run() -> None:
-    names = [p.name for p in HISTORIES]
-    for kind in KINDS:
-        assert any(n.startswith(kind) for n in names), f"no recorded {kind} history"
+def test_the_fixtures_cover_every_kind_of_run_in_every_set() -> None:
+    for name in SETS:
+        names = [p.name for p in HISTORIES if p.parent.name == name]
+        for kind in KINDS:
+            assert any(n.startswith(kind) for n in names), f"no recorded {kind} history in {name}"
+    grouped = [p.name for p in HISTORIES if p.parent.name == "grouped-watch"]
+    assert any(n.startswith("watch-group_") for n in grouped), "no WatchGroup history"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem.rsplit("-", 5)[0] for p in HISTORIES])
+@pytest.mark.parametrize(
+    "path", HISTORIES, ids=[f"{p.parent.name}/{p.stem.rsplit('-', 5)[0]}" for p in HISTORIES]
+)
 async def test_a_recorded_history_replays_on_todays_code(path: Path) -> None:
     replayer = Replayer(
-        workflows=[ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow],
+        workflows=[
+            ServiceMonitorWorkflow,
+            RestartReplicaWorkflow,
+            RunbookWorkflow,
+            WatchGroupWorkflow,
+        ],
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,
     )

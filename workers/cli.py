@@ -215,7 +215,9 @@ def reload(catalog: CatalogOption = None) -> None:
 
     async def main() -> None:
         client = await connect(settings)
-        applied = await ensure_monitors(client, catalog_model, settings.task_queue)
+        applied = await ensure_monitors(
+            client, catalog_model, settings.task_queue, group_size=settings.watch_group_size
+        )
         typer.echo(f"reloaded {settings.catalog}: {applied}")
 
     _run(main())

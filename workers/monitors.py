@@ -8,7 +8,10 @@ records why and ends); one started by an older drc with another input layout is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import zlib
 from dataclasses import dataclass, field
 
 from temporalio.client import Client, WorkflowHandle
@@ -16,13 +19,28 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from drc.catalog import Catalog, Service
-from drc.names import MONITOR_SCHEMA, MONITOR_WORKFLOW, SA_KIND, SA_SERVICE, monitor_id
+from drc.names import (
+    MONITOR_SCHEMA,
+    MONITOR_WORKFLOW,
+    SA_KIND,
+    SA_SERVICE,
+    WATCH_GROUP_WORKFLOW,
+    monitor_id,
+    watch_group_id,
+)
 from drc.operator import RetireRequest
+from drc.watch import WatchGroupInput
 from runbooks.runbook import Runbook, load_builtin_runbooks
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.monitor_types import MonitorConfig, MonitorInput
+from workflows.watch_group import WatchGroupWorkflow
 
 log = logging.getLogger("drc.monitors")
+
+DEFAULT_GROUP_SIZE = 50
+"""Services per watch group: measured at 1,000 services (bench/worker_scale.py)."""
+START_CONCURRENCY = 25
+"""Monitors started at once at boot (one at a time took a minute for 1,000)."""
 
 
 @dataclass
@@ -42,8 +60,18 @@ class Applied:
         return "; ".join(parts)
 
 
+def groups_for(catalog: Catalog, group_size: int) -> dict[str, str]:
+    """Each service's watch group: ``ceil(services / group_size)`` groups, by a stable hash."""
+    count = max(1, math.ceil(len(catalog.services) / max(group_size, 1)))
+    return {s.name: watch_group_id(zlib.crc32(s.name.encode()) % count) for s in catalog.services}
+
+
 def monitor_config(
-    catalog: Catalog, service: Service, runbooks: dict[str, Runbook], search_attributes: bool
+    catalog: Catalog,
+    service: Service,
+    runbooks: dict[str, Runbook],
+    search_attributes: bool,
+    watch_group: str | None = None,
 ) -> MonitorConfig:
     """The configuration a service's monitor runs with, from the catalog and the runbooks."""
     return MonitorConfig(
@@ -52,6 +80,7 @@ def monitor_config(
         runbooks=runbooks,
         allowed_commands=list(catalog.allowed_commands),
         search_attributes=search_attributes,
+        watch_group=watch_group,
     )
 
 
@@ -61,19 +90,58 @@ async def ensure_monitors(
     task_queue: str,
     search_attributes: bool = True,
     retire_others: bool = True,
+    group_size: int = DEFAULT_GROUP_SIZE,
 ) -> Applied:
-    """Bring the running monitors in line with ``catalog`` (see the module docstring)."""
+    """Bring the running monitors in line with ``catalog`` (see the module docstring).
+
+    Services are watched in groups of about ``group_size`` (one watch activity each, so the
+    Temporal server is not sent one heartbeat stream per service); 0 watches each service
+    with an activity of its own.
+    """
     applied = Applied()
     runbooks = load_builtin_runbooks()
-    for service in catalog.services:
-        if await _replace_if_old(client, service.name):
-            applied.replaced.append(service.name)
-        config = monitor_config(catalog, service, runbooks, search_attributes)
-        await start_monitor(client, config, task_queue)
-        applied.started_or_updated.append(service.name)
+    groups = groups_for(catalog, group_size) if group_size > 0 else {}
+    for group in sorted(set(groups.values())):
+        await start_group(client, group, task_queue)
+    gate = asyncio.Semaphore(START_CONCURRENCY)
+
+    async def one(service: Service) -> None:
+        async with gate:
+            if await _replace_if_old(client, service.name):
+                applied.replaced.append(service.name)
+            config = monitor_config(
+                catalog, service, runbooks, search_attributes, groups.get(service.name)
+            )
+            await start_monitor(client, config, task_queue)
+            applied.started_or_updated.append(service.name)
+
+    await asyncio.gather(*(one(s) for s in catalog.services))
     if retire_others:
         applied.retired = await _retire_others(client, catalog)
+        await _end_unused_groups(client, set(groups.values()))
     return applied
+
+
+async def start_group(client: Client, group: str, task_queue: str) -> None:
+    """Start the watch group ``group`` unless it runs; its members register themselves."""
+    await client.start_workflow(
+        WatchGroupWorkflow.run,
+        WatchGroupInput(group=group),
+        id=group,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        memo={"version": 0},
+        static_summary=f"watch group {group}: one watch activity for its services",
+    )
+
+
+async def _end_unused_groups(client: Client, wanted: set[str]) -> None:
+    """Terminate watch groups the catalog no longer needs (their members moved)."""
+    query = f'WorkflowType = "{WATCH_GROUP_WORKFLOW}" AND ExecutionStatus = "Running"'
+    async for execution in client.list_workflows(query):
+        if execution.id not in wanted:
+            handle = client.get_workflow_handle(execution.id)
+            await handle.terminate(reason="no service of the catalog is in this group any more")
 
 
 async def start_monitor(

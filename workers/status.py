@@ -11,12 +11,13 @@ from temporalio.service import RPCError
 
 from activities.traffic import HAProxyRuntime, TrafficError
 from activities.watch import progress_from_details
+from activities.watch_group import group_progress_from_details
 from drc.catalog import Catalog
 from drc.detector import is_suspect
 from drc.model import ReplicaState, ReplicaTrack
-from drc.names import backend_name, monitor_id, server_name
+from drc.names import WATCH_GROUP, WATCH_SERVICE, backend_name, monitor_id, server_name
 from drc.status import MonitorStatus, ReplicaStatus
-from drc.watch import WatchProgress
+from drc.watch import GroupProgress, WatchProgress
 from workflows.monitor import ServiceMonitorWorkflow
 
 OVERLAY_STATES = {ReplicaState.RECOVERING, ReplicaState.CRASH_LOOPING, ReplicaState.FROZEN}
@@ -30,6 +31,7 @@ async def read_status(
     With ``home``, each replica's traffic state is read from HAProxy as well (if configured).
     """
     traffic = await _traffic(catalog, home)
+    groups: dict[str, GroupProgress | None] = {}
     out: list[MonitorStatus | str] = []
     for service in catalog.services:
         handle = client.get_workflow_handle_for(
@@ -37,7 +39,7 @@ async def read_status(
         )
         try:
             status = await handle.query(ServiceMonitorWorkflow.status)
-            progress = await _live_progress(client, monitor_id(service.name))
+            progress = await _live(client, status, groups)
         except RPCError as exc:
             out.append(f"{service.name}: no monitor answers ({exc.message})")
             continue
@@ -48,6 +50,32 @@ async def read_status(
             replica.traffic = traffic.get((backend_name(service.name), server_name(replica.name)))
         out.append(status)
     return out
+
+
+async def _live(
+    client: Client, status: MonitorStatus, groups: dict[str, GroupProgress | None]
+) -> WatchProgress | None:
+    """The service's live watch progress: from its group's activity, or its own watch's."""
+    if status.watch_group is None:
+        return await _live_progress(client, monitor_id(status.name))
+    if status.watch_group not in groups:
+        groups[status.watch_group] = await _group_progress(client, status.watch_group)
+    found = groups[status.watch_group]
+    member = found.members.get(status.name) if found is not None else None
+    return WatchProgress(member.tracks, member.sync) if member is not None else None
+
+
+async def _group_progress(client: Client, group: str) -> GroupProgress | None:
+    """A watch group's last heartbeat: every member's tracks and sync (one describe)."""
+    try:
+        desc = await client.get_workflow_handle(group).describe()
+    except RPCError:
+        return None  # no group: the monitor's own view is what there is
+    for pending in desc.raw_description.pending_activities:
+        if pending.activity_type.name == WATCH_GROUP and pending.heartbeat_details.payloads:
+            values = await client.data_converter.decode(pending.heartbeat_details.payloads)
+            return group_progress_from_details(values[0])
+    return None
 
 
 async def _traffic(catalog: Catalog, home: Path | None) -> dict[tuple[str, str], str]:
@@ -65,7 +93,7 @@ async def _live_progress(client: Client, workflow_id: str) -> WatchProgress | No
     """The running watch's last heartbeat: live latencies, counters and sync stats."""
     desc = await client.get_workflow_handle(workflow_id).describe()
     for pending in desc.raw_description.pending_activities:
-        if pending.activity_type.name == "watch_service" and pending.heartbeat_details.payloads:
+        if pending.activity_type.name == WATCH_SERVICE and pending.heartbeat_details.payloads:
             values = await client.data_converter.decode(pending.heartbeat_details.payloads)
             return progress_from_details(values[0])
     return None

@@ -9,16 +9,11 @@ holds only transitions and decisions, and continue-as-new keeps it bounded forev
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
-from temporalio.workflow import ActivityHandle
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from drc.model import ReplicaState
-    from drc.names import WATCH_SERVICE, restart_id
+    from drc.names import restart_id
     from drc.operator import (
         FailoverRequest,
         PauseRequest,
@@ -29,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from drc.repair import EndStatus, RepairEnd, RestartResult, RunbookResult
     from drc.status import MonitorStatus
-    from drc.watch import WatchInput, WatchResult
+    from drc.watch import WatchReport
 from workflows.monitor_core import MonitorCore
 from workflows.monitor_followups import follow_end, run_due
 from workflows.monitor_operator import (
@@ -48,11 +43,7 @@ from workflows.monitor_views import (
     status_of,
     what_changed,
 )
-
-WATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-WATCH_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
-)
+from workflows.monitor_watch import Watching
 
 
 @workflow.defn(name="ServiceMonitor")
@@ -68,6 +59,9 @@ class ServiceMonitorWorkflow:
             inp.state.primary = inp.config.service.primary
         self._new_config: MonitorConfig | None = None
         self._retired: str | None = None
+        self._watching = Watching(
+            self._core, self._repairs, self._handle_pending, lambda: self._leaving()
+        )
 
     @workflow.run
     async def run(self, inp: MonitorInput) -> str:
@@ -78,96 +72,20 @@ class ServiceMonitorWorkflow:
         core.follow_carried()
         core.schedule(0, None, "recheck-all")  # a replica that failed before this run began
         while self._retired is None and not self._time_for_new_run():
-            if core.st.paused:
-                await workflow.wait_condition(
-                    lambda: not core.st.paused or core.wake() or self._retired is not None
-                )
-                await self._handle_pending()
-                self._apply_reconfigure()  # also clears the interrupt that woke this wait
-                continue
-            await self._watch_round()
+            await self._watching.round()
+            self._apply_reconfigure()  # also clears the interrupt that ended the round
         await workflow.wait_condition(
             lambda: workflow.all_handlers_finished() and core.notifications_sent()
         )
         if self._retired is not None:
+            await self._watching.unwatch()
             return self._retired
         workflow.continue_as_new(MonitorInput(core.cfg, core.st))
 
     # --- watching -------------------------------------------------------------------------------
 
-    async def _watch_round(self) -> None:
-        core = self._core
-        watch = workflow.start_activity(
-            WATCH_SERVICE,
-            WatchInput(
-                core.cfg.service,
-                core.st.tracks,
-                core.cfg.watch_max_duration_s,
-                primary=core.st.primary,
-                sync=core.st.sync,
-                supervisor_url=core.cfg.supervisor_url,
-            ),
-            result_type=WatchResult,
-            start_to_close_timeout=timedelta(seconds=core.cfg.watch_max_duration_s + 120),
-            heartbeat_timeout=WATCH_HEARTBEAT_TIMEOUT,
-            retry_policy=WATCH_RETRY,
-            summary=f"watch {core.cfg.service.name}",
-        )
-        while not watch.done():
-            try:
-                await workflow.wait_condition(
-                    lambda: watch.done() or core.wake() or self._leaving(),
-                    timeout=core.until_next_due(),
-                )
-            except TimeoutError:
-                pass  # a due item's time came
-            await self._handle_pending()
-            if (core.interrupt or self._leaving()) and not watch.done():
-                await self._stop(watch)
-                self._apply_reconfigure()
-                return
-        try:
-            result = watch.result()
-        except ActivityError as err:  # only a non-retryable failure ends a watch this way
-            core.decide(None, "watch-failed", f"the watch ended with an error: {err.cause}")
-            await workflow.sleep(timedelta(seconds=1))
-        else:
-            await self._apply(result)
-        self._apply_reconfigure()
-
     def _leaving(self) -> bool:
         return self._retired is not None or self._time_for_new_run()
-
-    @staticmethod
-    async def _stop(watch: ActivityHandle[WatchResult]) -> None:
-        watch.cancel()
-        try:
-            await watch
-        except (ActivityError, CancelledError):
-            pass  # cancelled on purpose: pause, reconfigure, new primary
-
-    async def _apply(self, result: WatchResult) -> None:
-        core = self._core
-        core.st.tracks, core.st.sync = result.tracks, result.sync
-        for event in result.sync_events:
-            core.decide(event.replica, event.state.replace("_", "-"), event.reason, at=event.at)
-        for transition in result.transitions:
-            core.st.last_transition = transition
-            core.decide(transition.replica, "transition", transition.reason, at=transition.at)
-            if transition.new is ReplicaState.FAILED:
-                await self._repairs.on_failed(
-                    transition.replica, transition.reason, transition.flapping
-                )
-            elif transition.new in (ReplicaState.HEALTHY, ReplicaState.DEGRADED):
-                self._on_recovered(transition.replica)
-
-    def _on_recovered(self, replica: str) -> None:
-        repair = self._core.repair_of(replica)
-        if repair.crash_looping:
-            self._core.decide(
-                replica, "recovered", f"{replica} is serving again: crash loop cleared"
-            )
-        repair.crash_looping, repair.note = False, None
 
     async def _handle_pending(self) -> None:
         core = self._core
@@ -183,6 +101,8 @@ class ServiceMonitorWorkflow:
 
     def _apply_reconfigure(self) -> None:
         core = self._core
+        if core.interrupt:
+            core.st.watch_generation += 1  # the watch starts again from the monitor's state
         if self._new_config is not None:
             old, core.cfg, self._new_config = core.cfg, self._new_config, None
             names = {r.name for r in core.cfg.service.replicas}
@@ -216,6 +136,11 @@ class ServiceMonitorWorkflow:
             result.workflow_id, result.run_id or None, status, result.reason, runbook=result
         )
         self._core.ends.append(end)
+
+    @workflow.signal
+    def watch_report(self, report: WatchReport) -> None:
+        """What the watch group saw of this service (applied once, in order)."""
+        self._core.reports.append(report)
 
     @workflow.signal
     def reconfigure(self, config: MonitorConfig) -> None:

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from drc.policy import ReplicaRepair
     from drc.repair import Notification, RepairEnd, RepairRef, RestartInput
+    from drc.watch import WatchReport
 from workflows.child_ends import end_of_child
 from workflows.monitor_types import (
     MAX_DECISIONS,
@@ -71,6 +72,7 @@ class MonitorCore:
         """What repair ids are named after: the service (``monitor/<service>`` in production)."""
         self.due: list[Due] = []
         self.ends: list[RepairEnd] = []
+        self.reports: list[WatchReport] = []
         self.interrupt = False
         """The watch must restart: new primary, new configuration, pause, reset tracks."""
         self.rescheduled = False

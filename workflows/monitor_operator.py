@@ -39,7 +39,7 @@ def operator_resume(r: Repairs, request: PauseRequest) -> str:
     lifted = [s.name for s in r.svc.replicas if unfreeze(r, s.name, request.operator)]
     said = [f"lifted the freeze of {', '.join(lifted)}"] if lifted else []
     if core.st.paused:
-        core.st.paused = False
+        core.st.paused, core.interrupt = False, True  # the watch starts again
         core.decide(None, "resumed", f"{request.operator} resumed monitoring: {request.reason}")
         said.insert(0, f"{name} resumed")
     return "; ".join(said) or f"{name} was neither paused nor frozen"

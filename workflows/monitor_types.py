@@ -33,6 +33,8 @@ class MonitorConfig:
     search_attributes: bool = True
     watch_max_duration_s: float = 1800.0
     max_history: int = MAX_HISTORY_BEFORE_NEW_RUN
+    watch_group: str | None = None
+    """The WatchGroup workflow that watches this service; None: a watch activity of its own."""
 
 
 @dataclass
@@ -66,6 +68,12 @@ class MonitorState:
     unprotected: str | None = None
     """A former primary not yet re-protected as the standby of the current one."""
     reprotect_attempts: int = 0
+    watch_generation: int = 0
+    """Rises whenever the watch must start again from this state (grouped watching)."""
+    watch_seq: int = 0
+    """The last watch report applied (reports are delivered at least once)."""
+    registered: str | None = None
+    """``<group>@<generation>`` registered with the watch group, if any."""
 
 
 @dataclass

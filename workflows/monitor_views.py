@@ -42,6 +42,7 @@ def status_of(core: MonitorCore) -> MonitorStatus:
         sync=list(st.sync.values()),
         frozen=[r.name for r in replicas if r.frozen_until is not None],
         unprotected=st.unprotected,
+        watch_group=cfg.watch_group,
     )
 
 

@@ -5,7 +5,10 @@ worker) through the scenarios below, then saves every workflow history it produc
 again after a *deliberate*, versioned change to a workflow (ARCHITECTURE.md, "Changing a
 workflow"); never to make a failing replay pass.
 
-    .venv/bin/python -m tests.replay.record
+    .venv/bin/python -m tests.replay.record [SET]
+
+Each run writes one set (a directory under histories/, default "grouped-watch"); earlier sets
+stay, so the code keeps replaying what older drc versions left running.
 """
 
 from __future__ import annotations
@@ -120,24 +123,25 @@ async def scenarios(stack: DrcStack) -> None:
     await waiting(lambda: settled(stack))
 
 
-async def save(stack: DrcStack) -> int:
-    HISTORIES.mkdir(parents=True, exist_ok=True)
-    for old in HISTORIES.glob("*.json"):
+async def save(stack: DrcStack, into: Path) -> int:
+    into.mkdir(parents=True, exist_ok=True)
+    for old in into.glob("*.json"):
         old.unlink()
     saved = 0
+    kinds = ("ServiceMonitor", "RestartReplica", "Runbook", "WatchGroup")
     async for execution in stack.client.list_workflows(""):
-        if execution.workflow_type not in ("ServiceMonitor", "RestartReplica", "Runbook"):
+        if execution.workflow_type not in kinds:
             continue
         handle = stack.client.get_workflow_handle(execution.id, run_id=execution.run_id)
         history = await handle.fetch_history()
         name = f"{execution.id.replace('/', '_')}-{execution.run_id}.json"
         record = {"workflow_id": execution.id, "history": json.loads(history.to_json())}
-        (HISTORIES / name).write_text(json.dumps(record) + "\n")
+        (into / name).write_text(json.dumps(record) + "\n")
         saved += 1
     return saved
 
 
-async def main() -> None:
+async def main(into: Path) -> None:
     catalog = demo_like_catalog(services=SERVICES)
     flappy = {"flap_max_transitions": 4, "flap_freeze_s": 600}  # market-data only
     services = tuple(
@@ -150,10 +154,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="drc-replay-") as home:
         async with running_drc(Path(home), catalog) as stack:
             await scenarios(stack)
-            print(f"saved {await save(stack)} histories to {HISTORIES}", flush=True)
+            print(f"saved {await save(stack, into)} histories to {into}", flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(HISTORIES / (sys.argv[1] if len(sys.argv) > 1 else "grouped-watch")))
     sys.stdout.flush()
     os._exit(0)  # temporalio 1.35 may crash in interpreter teardown; the files are written

@@ -1,0 +1,183 @@
+"""One service's watch, tick by tick: probes, the pure detector, replication samples.
+
+Driven by ``watch_service`` (one activity per service) and by ``watch_group`` (one activity per
+group of services); it only reads the world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from activities.probes.engine import ProbeEngine
+from activities.probes.ticker import Tick
+from activities.process_view import ProcessVerdict, ProcessView
+from activities.state import StateReplicator
+from activities.state_actions import replica_endpoint
+from activities.sync_poller import SyncPoller
+from drc.catalog import Replica, Service
+from drc.detector import Detector, Observation
+from drc.model import ProbeResult, ReplicaTrack, Transition
+from drc.sync import SyncEvent, SyncSample, SyncStats
+from drc.sync import observe as observe_sync
+
+HEALTH_TIMEOUT_CAP_MS = 5000
+
+
+class _HealthPoller:
+    """Runs a replica's /health and checks in the background so a slow one never delays a tick."""
+
+    def __init__(self, engine: ProbeEngine, replica: Replica, timeout_ms: int) -> None:
+        self._engine, self._replica, self._timeout_ms = engine, replica, timeout_ms
+        self._task: asyncio.Task[ProbeResult] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._engine.health(self._replica, self._timeout_ms))
+
+    def take(self) -> ProbeResult | None:
+        """The finished result, once; None while running or idle."""
+        if self._task is None or not self._task.done():
+            return None
+        task, self._task = self._task, None
+        return task.result()
+
+    def cancel(self) -> None:
+        """Drop the probe in flight, if any: its answer would describe a replica now gone."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+class ServiceWatch:
+    """The detector and the pollers of one service; ``tick`` runs one round of probes."""
+
+    def __init__(
+        self,
+        service: Service,
+        tracks: dict[str, ReplicaTrack],
+        sync: dict[str, SyncStats],
+        primary: str | None,
+        supervisor_url: str | None,
+        engine: ProbeEngine,
+        state: StateReplicator | None,
+        processes: ProcessView | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.service, self.primary, self._supervisor_url = service, primary, supervisor_url
+        self._engine, self._processes, self._clock = engine, processes, clock
+        self.detector = Detector(service, tracks, now=clock())
+        budget = service.probe.interval_ms * service.probe.health_every
+        timeout_ms = min(max(budget, service.probe.timeout_ms), HEALTH_TIMEOUT_CAP_MS)
+        self._pollers = {r.name: _HealthPoller(engine, r, timeout_ms) for r in service.replicas}
+        self._syncers = self._sync_pollers(state)
+        self.sync = {
+            name: sync.get(name) or SyncStats(replica=name, primary=primary or "")
+            for name in self._syncers
+        }
+        self.ticks = 0
+        self.skipped_ticks = 0
+        self.max_lateness_ms = 0.0
+
+    @property
+    def tracks(self) -> dict[str, ReplicaTrack]:
+        """The detector's memory of every replica."""
+        return self.detector.tracks
+
+    async def tick(self, tick: Tick) -> tuple[list[Transition], list[SyncEvent]]:
+        """One round: heartbeats (and, every N ticks, health and lag); what changed."""
+        if self.ticks % self.service.probe.health_every == 0:
+            for poller in self._pollers.values():
+                poller.start()
+            for syncer in self._syncers.values():
+                syncer.start()
+        transitions = await self._probe_once()
+        events = self._sync_once()
+        self.ticks += 1
+        self.skipped_ticks += tick.skipped
+        self.max_lateness_ms = max(self.max_lateness_ms, tick.lateness_s * 1000)
+        return transitions, events
+
+    def close(self) -> None:
+        """Drop every measurement in flight."""
+        for poller in self._pollers.values():
+            poller.cancel()
+        for syncer in self._syncers.values():
+            syncer.cancel()
+
+    async def _probe_once(self) -> list[Transition]:
+        service = self.service
+        beats = await asyncio.gather(
+            *(self._bounded_heartbeat(r, service.probe.timeout_ms) for r in service.replicas)
+        )
+        verdicts = await self._verdicts(beats)
+        now = self._clock()
+        transitions = []
+        for replica, beat in zip(service.replicas, beats, strict=True):
+            poller = self._pollers[replica.name]
+            if not beat.ok:
+                poller.cancel()  # a /health answer from a replica that misses beats is stale
+            said = verdicts.get(replica.name, ProcessVerdict())
+            obs = Observation(beat, poller.take(), said.starting, said.dead)
+            transition = self.detector.observe(replica.name, obs, now)
+            if transition is not None:
+                transitions.append(transition)
+        return transitions
+
+    async def _verdicts(self, beats: list[ProbeResult]) -> dict[str, ProcessVerdict]:
+        """For each replica that missed its heartbeat: what process control says of it."""
+        missed = [r for r, b in zip(self.service.replicas, beats, strict=True) if not b.ok]
+        if self._processes is None or not self._supervisor_url or not missed:
+            return {}
+        grace = self.service.probe.startup_grace_s
+        url = self._supervisor_url
+        found = await asyncio.gather(*(self._processes.verdict(url, r, grace) for r in missed))
+        return {r.name: v for r, v in zip(missed, found, strict=True)}
+
+    async def _bounded_heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
+        """A heartbeat that cannot stall the tick, whatever a client library does on close."""
+        budget = timeout_ms / 1000 + 0.5
+        try:
+            return await asyncio.wait_for(self._engine.heartbeat(replica, timeout_ms), budget)
+        except TimeoutError:
+            return ProbeResult(False, budget * 1000, f"no answer within {budget * 1000:.0f} ms")
+
+    def _sync_once(self) -> list[SyncEvent]:
+        events = []
+        for name, syncer in self._syncers.items():
+            stats = self.sync[name]
+            if (check := syncer.take_check()) is not None:
+                stats.consistency = check
+            if (sample := syncer.take_lag()) is None:
+                continue
+            event = observe_sync(
+                stats,
+                SyncSample(
+                    lag_ms=sample.lag_ms,
+                    primary_offset=sample.primary_offset,
+                    replica_offset=sample.replica_offset,
+                    link_up=sample.link_up,
+                    error=sample.error,
+                    primary_reachable=sample.primary_reachable,
+                    link_down_since_s=sample.link_down_since_s,
+                    replid=sample.replid,
+                ),
+                self.service.thresholds.sync_lag_ms,
+                self._clock(),
+            )
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _sync_pollers(self, state: StateReplicator | None) -> dict[str, SyncPoller]:
+        """One lag poller per standby of a replicated-state service whose primary is known."""
+        service = self.service
+        if state is None or not service.stateful or self.primary is None:
+            return {}
+        primary = replica_endpoint(service, self.primary)
+        timeout_ms = min(service.probe.interval_ms * service.probe.health_every, 2000)
+        return {
+            r.name: SyncPoller(state, primary, replica_endpoint(service, r.name), timeout_ms)
+            for r in service.replicas
+            if r.name != self.primary
+        }
