@@ -7,7 +7,8 @@ group of services); it only reads the world.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 
 from activities.probes.engine import ProbeEngine
 from activities.probes.ticker import Tick
@@ -17,11 +18,14 @@ from activities.state_actions import replica_endpoint
 from activities.sync_poller import SyncPoller
 from drc.catalog import Replica, Service
 from drc.detector import Detector, Observation
-from drc.model import ProbeResult, ReplicaTrack, Transition
+from drc.model import ProbeResult, ReplicaState, ReplicaTrack, Transition
 from drc.sync import SyncEvent, SyncSample, SyncStats
 from drc.sync import observe as observe_sync
 
 HEALTH_TIMEOUT_CAP_MS = 5000
+FAST_PROBES_PER_INTERVAL = 4
+FAST_PROBE_MIN_S = 0.05
+FAILED = ReplicaState.FAILED
 
 
 class _HealthPoller:
@@ -85,18 +89,38 @@ class ServiceWatch:
         return self.detector.tracks
 
     async def tick(self, tick: Tick) -> tuple[list[Transition], list[SyncEvent]]:
-        """One round: heartbeats (and, every N ticks, health and lag); what changed."""
+        """One round: heartbeats (and, every N ticks, health and lag); what changed.
+
+        While a replica is failed, it is probed again at a quarter of the interval until the
+        next tick is due (HAProxy's ``fastinter``): a restarted replica is seen back sooner.
+        Only recovery is quickened: a failure still needs misses at the normal cadence.
+        """
         if self.ticks % self.service.probe.health_every == 0:
             for poller in self._pollers.values():
                 poller.start()
             for syncer in self._syncers.values():
                 syncer.start()
-        transitions = await self._probe_once()
+        transitions = await self._probe_once(self.service.replicas)
         events = self._sync_once()
         self.ticks += 1
         self.skipped_ticks += tick.skipped
         self.max_lateness_ms = max(self.max_lateness_ms, tick.lateness_s * 1000)
+        if not transitions and not events:
+            transitions = await self._recovery_probes(tick)
         return transitions, events
+
+    async def _recovery_probes(self, tick: Tick) -> list[Transition]:
+        interval = self.service.probe.interval_ms / 1000
+        step = max(interval / FAST_PROBES_PER_INTERVAL, FAST_PROBE_MIN_S)
+        due = tick.scheduled + interval  # the next tick (the ticker's clock is monotonic)
+        while True:
+            failed = [r for r in self.service.replicas if self.tracks[r.name].state is FAILED]
+            if not failed or time.monotonic() + step >= due - step / 2:
+                return []
+            await asyncio.sleep(step)
+            transitions = await self._probe_once(failed)
+            if transitions:
+                return transitions
 
     def close(self) -> None:
         """Drop every measurement in flight."""
@@ -105,15 +129,15 @@ class ServiceWatch:
         for syncer in self._syncers.values():
             syncer.cancel()
 
-    async def _probe_once(self) -> list[Transition]:
+    async def _probe_once(self, replicas: Sequence[Replica]) -> list[Transition]:
         service = self.service
         beats = await asyncio.gather(
-            *(self._bounded_heartbeat(r, service.probe.timeout_ms) for r in service.replicas)
+            *(self._bounded_heartbeat(r, service.probe.timeout_ms) for r in replicas)
         )
-        verdicts = await self._verdicts(beats)
+        verdicts = await self._verdicts(replicas, beats)
         now = self._clock()
         transitions = []
-        for replica, beat in zip(service.replicas, beats, strict=True):
+        for replica, beat in zip(replicas, beats, strict=True):
             poller = self._pollers[replica.name]
             if not beat.ok:
                 poller.cancel()  # a /health answer from a replica that misses beats is stale
@@ -124,9 +148,11 @@ class ServiceWatch:
                 transitions.append(transition)
         return transitions
 
-    async def _verdicts(self, beats: list[ProbeResult]) -> dict[str, ProcessVerdict]:
+    async def _verdicts(
+        self, replicas: Sequence[Replica], beats: list[ProbeResult]
+    ) -> dict[str, ProcessVerdict]:
         """For each replica that missed its heartbeat: what process control says of it."""
-        missed = [r for r, b in zip(self.service.replicas, beats, strict=True) if not b.ok]
+        missed = [r for r, b in zip(replicas, beats, strict=True) if not b.ok]
         if self._processes is None or not self._supervisor_url or not missed:
             return {}
         grace = self.service.probe.startup_grace_s

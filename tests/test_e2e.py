@@ -19,6 +19,7 @@ from drc.names import monitor_id, restart_id
 from drc.repair import RestartResult
 from tests.support.net import assert_eventually
 from tests.support.stack import DrcStack, running_drc
+from workers.status import group_progress
 
 pytestmark = pytest.mark.integration
 
@@ -163,10 +164,26 @@ async def test_worker_killed_during_a_restart_finishes_it_exactly_once(drc: DrcS
 
 async def test_a_healthy_fleet_writes_almost_no_history(drc: DrcStack) -> None:
     before = {s.name: await _history_length(drc, s.name) for s in drc.catalog.services}
-    await asyncio.sleep(20)  # 80 probe rounds per replica at 250 ms
+    ticks_before = await _ticks(drc)
+    await asyncio.sleep(20)  # time passing on purpose: 80 probe rounds per replica at 250 ms
     after = {s.name: await _history_length(drc, s.name) for s in drc.catalog.services}
+    ticks_after = await _ticks(drc)
     assert after == before, "a healthy service's monitor must not write history while healthy"
-    assert max(after.values()) < 20
+    assert max(after.values()) < 30
+    # ... while it was watched all along: every service's watch kept ticking.
+    for name, ticks in ticks_after.items():
+        assert ticks - ticks_before.get(name, 0) >= 40, (name, ticks_before, ticks_after)
+
+
+async def _ticks(stack: DrcStack) -> dict[str, int]:
+    status = await stack.status()
+    groups = {s.watch_group for s in status.values() if s.watch_group}
+    ticks: dict[str, int] = {}
+    for group in groups:
+        progress = await group_progress(stack.client, group)
+        assert progress is not None, f"{group} has no watch running"
+        ticks.update({name: m.ticks for name, m in progress.members.items()})
+    return ticks
 
 
 async def _history_length(stack: DrcStack, service: str) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
@@ -326,12 +324,15 @@ async def test_a_changed_catalog_reaches_the_monitor_and_a_removed_service_retir
             "the catalog now names og-b primary, og-a stays primary until a failover "
             "(drc failover order-gateway --to og-b)"
         )
-        await asyncio.sleep(0.5)
-        assert world.watch_inputs[-1].supervisor_url == "http://127.0.0.1:10/RPC2"
+        await assert_eventually(lambda: _watching_with(world, "http://127.0.0.1:10/RPC2"))
         said = await handle.execute_update(ServiceMonitorWorkflow.retire, RetireRequest())
         assert said == "order-gateway removed from the catalog (drc reload): monitor ends"
         assert await handle.result() == said
         assert "retired" in [d.action for d in (await _status(handle)).decisions]
+
+
+async def _watching_with(world: FakeWorld, supervisor_url: str) -> None:
+    assert world.watch_inputs and world.watch_inputs[-1].supervisor_url == supervisor_url
 
 
 def _state_sync(link_up: bool, state: str = "in_sync") -> dict[str, SyncStats]:

@@ -25,9 +25,10 @@ from workflows.watch_group import WatchGroupWorkflow
 ROOT = Path(__file__).parent / "replay" / "histories"
 HISTORIES = sorted(ROOT.glob("*/*.json"))
 KINDS = ("monitor_", "restart_", "failover_", "failover-state_", "reprotect", "drain_")
-SETS = ("solo-watch", "grouped-watch")
+SETS = ("solo-watch", "grouped-watch", "grouped-watch-inputs")
 """Sets of fixtures, each recorded by one drc version: monitors that watch alone (before
-grouped watching), and monitors watched by a WatchGroup."""
+grouped watching); watched by a WatchGroup; and past the patch that starts a new watch
+generation only when the watch's inputs change (workflows/monitor.py, PATCH_WATCH_INPUTS)."""
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -40,8 +41,9 @@ def test_the_fixtures_cover_every_kind_of_run_in_every_set() -> None:
         names = [p.name for p in HISTORIES if p.parent.name == name]
         for kind in KINDS:
             assert any(n.startswith(kind) for n in names), f"no recorded {kind} history in {name}"
-    grouped = [p.name for p in HISTORIES if p.parent.name == "grouped-watch"]
-    assert any(n.startswith("watch-group_") for n in grouped), "no WatchGroup history"
+    for name in SETS[1:]:
+        grouped = [p.name for p in HISTORIES if p.parent.name == name]
+        assert any(n.startswith("watch-group_") for n in grouped), f"no WatchGroup in {name}"
 
 
 @pytest.mark.parametrize(

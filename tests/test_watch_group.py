@@ -94,19 +94,17 @@ async def test_a_pause_is_a_new_generation_the_group_stops_watching(
         )
         await handle.execute_update(ServiceMonitorWorkflow.pause, PauseRequest("upgrade"))
 
-        async def paused_in_group() -> None:
-            spec = (await _members(dev_server, group)).members["order-gateway"]
-            assert spec.paused and spec.generation == 1, spec
+        async def spec_paused(paused: bool, after: int) -> int:
+            spec = (await _members(dev_server, group)).members.get("order-gateway")
+            assert spec is not None and spec.paused is paused and spec.generation > after, spec
+            return spec.generation
 
-        await assert_eventually(paused_in_group)
+        # (paused before its first registration, it may register paused at generation 0)
+        paused_at = await assert_eventually(lambda: spec_paused(True, -1))
         await handle.execute_update(ServiceMonitorWorkflow.resume, PauseRequest("done"))
-
-        async def resumed_in_group() -> None:
-            spec = (await _members(dev_server, group)).members["order-gateway"]
-            assert not spec.paused and spec.generation == 2, spec
-
-        await assert_eventually(resumed_in_group)
-        await handle.signal(ServiceMonitorWorkflow.watch_report, _report(seq=1, generation=2))
+        resumed_at = await assert_eventually(lambda: spec_paused(False, paused_at))
+        report = _report(seq=1, generation=resumed_at)
+        await handle.signal(ServiceMonitorWorkflow.watch_report, report)
         await wait_decision(handle, "restarted")
         await handle.terminate()
 
@@ -151,3 +149,25 @@ async def test_a_retired_monitor_leaves_its_group(dev_server: DevServer) -> None
 
 async def _member_count(env: DevServer, group: str, count: int) -> None:
     assert len((await _members(env, group)).members) == count
+
+
+async def test_a_pause_and_a_resume_back_to_back_end_watched(dev_server: DevServer) -> None:
+    # The resume may land while the monitor still sends the paused spec: what it records as
+    # registered must be what it sent, or it never registers the resumed one.
+    world, fake = FakeWorld(), FakeGroupActivity()
+    activities = [*world.activities(), fake.watch_group]
+    async with new_worker(dev_server.client, WORKFLOWS, activities) as worker:
+        group = await _group(dev_server, worker.task_queue)
+        handle = await start_monitor(
+            dev_server, worker.task_queue, runbooks=False, watch_group=group
+        )
+        for _ in range(5):
+            await handle.execute_update(ServiceMonitorWorkflow.pause, PauseRequest("x"))
+            await handle.execute_update(ServiceMonitorWorkflow.resume, PauseRequest("y"))
+
+        async def watched() -> None:
+            spec = (await _members(dev_server, group)).members.get("order-gateway")
+            assert spec is not None and not spec.paused, spec
+
+        await assert_eventually(watched)
+        await handle.terminate()

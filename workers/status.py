@@ -59,13 +59,13 @@ async def _live(
     if status.watch_group is None:
         return await _live_progress(client, monitor_id(status.name))
     if status.watch_group not in groups:
-        groups[status.watch_group] = await _group_progress(client, status.watch_group)
+        groups[status.watch_group] = await group_progress(client, status.watch_group)
     found = groups[status.watch_group]
     member = found.members.get(status.name) if found is not None else None
     return WatchProgress(member.tracks, member.sync) if member is not None else None
 
 
-async def _group_progress(client: Client, group: str) -> GroupProgress | None:
+async def group_progress(client: Client, group: str) -> GroupProgress | None:
     """A watch group's last heartbeat: every member's tracks and sync (one describe)."""
     try:
         desc = await client.get_workflow_handle(group).describe()

@@ -43,7 +43,10 @@ from workflows.monitor_views import (
     status_of,
     what_changed,
 )
-from workflows.monitor_watch import Watching
+from workflows.monitor_watch import Watching, watch_inputs
+
+PATCH_WATCH_INPUTS = "watch-generation-only-on-new-inputs"
+"""A new watch generation only when what the watch depends on changed (or a reset)."""
 
 
 @workflow.defn(name="ServiceMonitor")
@@ -101,8 +104,9 @@ class ServiceMonitorWorkflow:
 
     def _apply_reconfigure(self) -> None:
         core = self._core
-        if core.interrupt:
+        if core.interrupt and self._new_watch_needed():
             core.st.watch_generation += 1  # the watch starts again from the monitor's state
+        core.reset_watch = False
         if self._new_config is not None:
             old, core.cfg, self._new_config = core.cfg, self._new_config, None
             names = {r.name for r in core.cfg.service.replicas}
@@ -111,6 +115,14 @@ class ServiceMonitorWorkflow:
                 core.repair_of(name)
             core.decide(None, "reconfigured", what_changed(old, core.cfg, core.st.primary))
         core.interrupt = False
+
+    def _new_watch_needed(self) -> bool:
+        core = self._core
+        # Monitors started before this change began a new watch generation on every
+        # interrupt; their histories must replay as they ran (tests/test_replay.py).
+        if not workflow.patched(PATCH_WATCH_INPUTS):
+            return True
+        return core.reset_watch or watch_inputs(core) != core.st.watch_inputs
 
     def _time_for_new_run(self) -> bool:
         info = workflow.info()

@@ -74,7 +74,9 @@ class MonitorCore:
         self.ends: list[RepairEnd] = []
         self.reports: list[WatchReport] = []
         self.interrupt = False
-        """The watch must restart: new primary, new configuration, pause, reset tracks."""
+        """The watch may have to start again: new primary, configuration, pause, reset tracks."""
+        self.reset_watch = False
+        """The watch must start again from the monitor's tracks (not only on new inputs)."""
         self.rescheduled = False
         self._notifications: list[ActivityHandle[None]] = []
 

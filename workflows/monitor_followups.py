@@ -117,7 +117,7 @@ def _reprotect_ended(r: Repairs, repair: RunningRepair, end: RepairEnd) -> None:
             # primary's: that is a sample taken while the primary answered, and the evidence a
             # failover right now is judged by (the watch's own samples follow within a second).
             c.st.sync[old] = in_sync_now(old, c.st.primary, c.now())
-            c.interrupt = True
+            c.interrupt = c.reset_watch = True
         return
     c.st.reprotect_attempts = repair.attempt
     service = r.svc.name
@@ -182,7 +182,7 @@ def unfreeze(r: Repairs, replica: str, by: str | None) -> bool:
     track = c.st.tracks.get(replica)
     if track is not None:  # a fresh window, or the old transitions would freeze it again
         track.transition_times, track.flapping = [], False
-        c.interrupt = True
+        c.interrupt = c.reset_watch = True
     if by is None:
         why = f"the freeze of {replica} expired: automatic restarts resume"
         c.decide(replica, "unfrozen", why, severity="info")

@@ -74,6 +74,8 @@ class MonitorState:
     """The last watch report applied (reports are delivered at least once)."""
     registered: str | None = None
     """``<group>@<generation>`` registered with the watch group, if any."""
+    watch_inputs: str | None = None
+    """What the registered watch depends on (``monitor_watch.watch_inputs``)."""
 
 
 @dataclass

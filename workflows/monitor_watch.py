@@ -30,6 +30,17 @@ WATCH_RETRY = RetryPolicy(
 )
 
 
+def watch_inputs(c: MonitorCore) -> str:
+    """What the watch depends on; a new watch generation only when it changed (or a reset).
+
+    Not the primary of a service without replicated state: the watch probes every replica
+    the same way whichever is primary, and restarting it would only lose its counters (and,
+    grouped, the reports of the old generation until the group has the new one).
+    """
+    primary = c.st.primary if c.cfg.service.stateful else None
+    return repr((c.cfg.service, c.cfg.supervisor_url, c.st.paused, primary))
+
+
 class Watching:
     """The monitor's watch, grouped or alone, and how its results are applied."""
 
@@ -71,6 +82,7 @@ class Watching:
             return True
         if st.registered and not st.registered.startswith(f"{group}@"):
             await self.unwatch(st.registered.split("@", 1)[0])
+        inputs = watch_inputs(c)  # of the spec sent: an update may change them while it goes
         spec = WatchSpec(
             service=c.cfg.service,
             monitor_id=workflow.info().workflow_id,
@@ -93,7 +105,7 @@ class Watching:
             c.decide(None, "watch-alone", why, severity="high")
             self._alone = True
             return False
-        st.registered = key
+        st.registered, st.watch_inputs = key, inputs
         return True
 
     async def unwatch(self, group: str | None = None) -> None:

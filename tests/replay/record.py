@@ -5,10 +5,10 @@ worker) through the scenarios below, then saves every workflow history it produc
 again after a *deliberate*, versioned change to a workflow (ARCHITECTURE.md, "Changing a
 workflow"); never to make a failing replay pass.
 
-    .venv/bin/python -m tests.replay.record [SET]
+    .venv/bin/python -m tests.replay.record SET
 
-Each run writes one set (a directory under histories/, default "grouped-watch"); earlier sets
-stay, so the code keeps replaying what older drc versions left running.
+Each run writes one set (a directory under histories/, named by the change it follows);
+earlier sets stay, so the code keeps replaying what older drc versions left running.
 """
 
 from __future__ import annotations
@@ -158,6 +158,8 @@ async def main(into: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(HISTORIES / (sys.argv[1] if len(sys.argv) > 1 else "grouped-watch")))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tests.replay.record SET (a new name: histories/SET/)")
+    asyncio.run(main(HISTORIES / sys.argv[1]))
     sys.stdout.flush()
     os._exit(0)  # temporalio 1.35 may crash in interpreter teardown; the files are written
