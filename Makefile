@@ -6,12 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint deps install bench clean
+.PHONY: demo test lint deps test-deps install bench clean
 
 demo: install
 	$(BIN)/drc up --demo
 
-test: install
+test: install test-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
@@ -38,6 +38,13 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# The tests also look at rendered reports in a real browser: Debian's chromium, driven by
+# Playwright for Python (pip), never a browser download.
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian packages: chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 install: deps $(STAMP)
 

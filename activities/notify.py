@@ -1,8 +1,11 @@
-"""The notification hook: freezes, refusals and stopped repairs reach a person.
+"""The notification hook: incidents, freezes, refusals and stopped repairs reach a person.
 
-``Notifier`` is the interface the incidents work wires to webhooks; ``OutboxNotifier`` is the
-one drc ships: a warning in the worker's log and one JSON line per notification appended to
-``$DRC_HOME/notifications.jsonl``, an outbox an operator can tail or a log shipper can read.
+``OutboxNotifier`` writes a warning in the worker's log and one JSON line per notification to
+``$DRC_HOME/notifications.jsonl`` (an outbox to tail or ship); ``WebhookNotifier`` posts each
+notification as JSON, with a Slack-compatible ``text`` field, to every configured URL
+(``DRC_WEBHOOKS``). A webhook that fails raises, so Temporal retries the activity; the URLs
+already served are kept in the activity's heartbeat, so a retry posts only to the others.
+The monitor never waits for a notification: a dead webhook delays no repair.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ import asyncio
 import json
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from temporalio import activity
 
 from drc.names import NOTIFY
@@ -58,6 +64,72 @@ class OutboxNotifier(Notifier):
             return f.read().decode("utf-8", "replace")
 
 
+class WebhookNotifier(Notifier):
+    """POSTs every notification as JSON to each URL; raises if any URL did not take it."""
+
+    def __init__(self, urls: Sequence[str], http: httpx.AsyncClient) -> None:
+        self._urls = list(urls)
+        self._http = http
+
+    async def send(self, note: Notification, key: str) -> None:
+        """Post to every URL not yet served on an earlier attempt (kept in the heartbeat)."""
+        done = set(_served_on_earlier_attempts())
+        body = webhook_body(note, key)
+        errors: list[str] = []
+        for url in self._urls:
+            if url in done:
+                continue
+            try:
+                response = await self._http.post(
+                    url, json=body, headers={"Idempotency-Key": key}, timeout=10
+                )
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                errors.append(f"{url}: {exc}")
+                continue
+            done.add(url)
+            if activity.in_activity():
+                activity.heartbeat(sorted(done))
+        if errors:
+            raise RuntimeError("webhook delivery failed (retried): " + "; ".join(errors))
+
+
+class FanoutNotifier(Notifier):
+    """Every notifier in turn: the outbox first (local, always), then the webhooks."""
+
+    def __init__(self, *notifiers: Notifier) -> None:
+        self._notifiers = notifiers
+
+    async def send(self, note: Notification, key: str) -> None:
+        """Send through each; the outbox de-duplicates a retry, the webhooks skip served URLs."""
+        for notifier in self._notifiers:
+            await notifier.send(note, key)
+
+
+def webhook_body(note: Notification, key: str) -> dict[str, object]:
+    """The JSON a webhook receives: the notification, ISO-8601 time, and Slack's ``text``."""
+    at = datetime.fromtimestamp(note.at, UTC).isoformat(timespec="milliseconds")
+    where = f"{note.service}/{note.replica}" if note.replica else note.service
+    incident = f" [{note.incident_id}]" if note.incident_id else ""
+    text = f"[drc] {note.severity.upper()} {note.kind} {where}{incident}: {note.summary}"
+    return {
+        **asdict(note),
+        "at": at.replace("+00:00", "Z"),
+        "text": text,
+        "key": key,
+    }
+
+
+def _served_on_earlier_attempts() -> list[str]:
+    if not activity.in_activity():
+        return []
+    details = activity.info().heartbeat_details
+    if not details:
+        return []
+    served = details[0]
+    return [str(url) for url in served] if isinstance(served, list) else []
+
+
 class NotifyActivities:
     """The ``notify`` activity around the worker's notifier."""
 
@@ -66,7 +138,7 @@ class NotifyActivities:
 
     @activity.defn(name=NOTIFY)
     async def notify(self, note: Notification) -> None:
-        """Deliver one notification; safe to retry (keyed by workflow and activity id)."""
+        """Deliver one notification; safe to retry (keyed by workflow, run and activity id)."""
         info = activity.info()
         await self._notifier.send(
             note, f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"

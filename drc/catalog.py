@@ -76,6 +76,13 @@ class Thresholds(StrictModel):
         description="How long a flapping replica's automatic restarts stay frozen, unless an "
         "operator lifts the freeze earlier (drc resume, drc restart).",
     )
+    near_miss_s: float = Field(
+        5,
+        ge=0,
+        description="An incident that healed by itself or by restarts alone within this many "
+        "seconds of its first failed probe, with the service never down, is a near miss: a "
+        "one-line record, no report, no page.",
+    )
 
 
 class RestartPolicy(StrictModel):

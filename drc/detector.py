@@ -159,6 +159,8 @@ def _count(track: ReplicaTrack, obs: Observation, now: float) -> None:
     track.starting = None
     if not beat.ok:
         track.dead = obs.dead
+        if track.consecutive_failures == 0:
+            track.failing_since = now  # the first failed probe: where an incident's impact starts
         track.consecutive_failures += 1
         track.consecutive_successes = 0
         track.last_error = beat.error or "heartbeat failed"
@@ -168,7 +170,7 @@ def _count(track: ReplicaTrack, obs: Observation, now: float) -> None:
         return
     if obs.health is not None:
         track.health_error = None if obs.health.ok else (obs.health.error or "unhealthy")
-    track.consecutive_failures, track.dead = 0, None
+    track.consecutive_failures, track.dead, track.failing_since = 0, None, None
     track.consecutive_successes += 1
     track.latency_ms = beat.latency_ms
     track.last_ok_at = now

@@ -65,6 +65,8 @@ class ReplicaTrack:
     """Set while misses are forgiven because process control says the replica is starting."""
     dead: str | None = None
     """Set while process control confirms a missing replica's process is gone."""
+    failing_since: float | None = None
+    """The first failed probe of the current run of misses (an incident's impact start)."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ AWAIT_REPAIR_END = "await_repair_end"
 WATCH_GROUP = "watch_group"
 WATCH_GROUP_WORKFLOW = "WatchGroup"
 WATCH_GROUP_PREFIX = "watch-group/"
+RECORD_INCIDENT = "record_incident"
+WRITE_REPORT = "write_incident_report"
+REPORT_WORKFLOW = "IncidentReport"
+REPORT_PREFIX = "report/"
 
 
 def watch_group_id(index: int) -> str:
@@ -47,6 +51,11 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 def monitor_id(service: str) -> str:
     """Workflow id of a service's monitor: one per service, forever."""
     return f"{MONITOR_PREFIX}{service}"
+
+
+def report_id(incident_id: str) -> str:
+    """Workflow id of an incident's report: written once per incident (again on request)."""
+    return f"{REPORT_PREFIX}{incident_id}"
 
 
 def restart_id(service: str, replica: str) -> str:

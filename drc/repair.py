@@ -7,6 +7,7 @@ that neither imports the other (a workflow names an activity by its name, ``drc.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from drc.catalog import Replica, Service
@@ -59,8 +60,10 @@ class RestartResult:
     replica: str
     ok: bool
     reason: str
-    started_at: float
-    finished_at: float
+    started_at: datetime
+    """UTC; ISO-8601 in the run's result (histories from before carry Unix seconds, which
+    read back as the same instant)."""
+    finished_at: datetime
     workflow_id: str = ""
     run_id: str = ""
     """The restart's run, so a late signal is never taken for a later restart's."""
@@ -98,8 +101,9 @@ class StepRecord:
     status: StepStatus
     summary: str = ""
     """The action's own sentence, or the guard's / action's error when it failed."""
-    started_at: float | None = None
-    finished_at: float | None = None
+    started_at: datetime | None = None
+    """UTC; ISO-8601 in the run's result."""
+    finished_at: datetime | None = None
     compensation: str = ""
     """What undoing the step did (or why undoing it failed)."""
 
@@ -164,3 +168,5 @@ class Notification:
     summary: str
     at: float
     workflow_id: str
+    incident_id: str | None = None
+    """The incident it belongs to, when one is open."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOG = REPO_ROOT / "demo" / "catalog.yaml"
@@ -29,3 +31,28 @@ class Settings(BaseSettings):
         description="Services watched by one watch activity (a WatchGroup workflow); 0 gives "
         "every service a watch activity of its own.",
     )
+    database_url: str | None = Field(
+        None,
+        description="The incident store (SQLAlchemy URL, e.g. postgresql+psycopg://host/db); "
+        "unset: SQLite at $DRC_HOME/drc.db.",
+    )
+    webhooks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated http(s) URLs that receive every notification as JSON "
+        "(with a Slack-compatible 'text' field).",
+    )
+    web_ui: str = Field(
+        "http://127.0.0.1:8233", description="Base URL of the Temporal Web UI, for links."
+    )
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _split_webhooks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for url in value:
+                parts = urlsplit(str(url))
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ValueError(f"DRC_WEBHOOKS: {url!r} is not an http(s) URL")
+        return value

@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from drc.model import ServiceState
 from drc.names import runbook_id
+from tests.support.incidents import one_resolved_incident
 from tests.support.net import assert_eventually, free_port
 from tests.support.stack import DrcStack, demo_like_catalog, running_drc
 
@@ -207,5 +208,18 @@ async def test_a_dead_state_primary_whose_standby_link_was_down_is_refused_then_
         assert trigger.endswith("FORCED by erin: replication guards skipped"), trigger
         assert (await replica.info("replication"))["role"] == "master"
         await replica.set("after", "forced failover")  # writable: the store serves again
+
+        # One incident, and its report says the failover was forced, by whom and why.
+        incident = await assert_eventually(
+            lambda: one_resolved_incident(stack.home, STATE), timeout=90
+        )
+        assert incident.forced_by == "erin" and not incident.near_miss
+        assert any(n.action == "no-failover" for n in incident.notes)
+        report = _drc(stack, "report", incident.id)
+        assert report.returncode == 0, report.stderr
+        assert "FORCED by erin" in report.stdout and "redis-a's disk is gone" in report.stdout
+        assert "| Forced | yes" in report.stdout, report.stdout[:1500]
+        refused = json.loads(_drc(stack, "failures", "--json").stdout)["failures"]
+        assert "failover_refused" in {f["type"] for f in refused}
     finally:
         await replica.aclose()

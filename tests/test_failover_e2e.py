@@ -17,6 +17,7 @@ from drc.model import ServiceState
 from drc.names import backend_name, monitor_id, runbook_id
 from drc.operator import FailoverRequest
 from drc.repair import RunbookResult
+from tests.support.incidents import one_resolved_incident
 from tests.support.net import assert_eventually
 from tests.support.stack import DrcStack, running_drc
 from workflows.monitor import ServiceMonitorWorkflow
@@ -110,7 +111,7 @@ async def test_killed_primary_fails_over_fenced_before_promoted_no_failure_after
 
     await assert_eventually(failed_over_and_reprotected, timeout=60)
     failover = await _result(drc, "failover")
-    switched = failover.steps[-1].finished_at or 0.0
+    switched = failover.steps[-1].finished_at.timestamp() if failover.steps[-1].finished_at else 0.0
     await assert_eventually(lambda: client.answered_by("og-b", since=switched))
     client.running = False
     await task
@@ -162,6 +163,27 @@ async def test_a_failing_promotion_rolls_back_to_the_original_primary(drc: DrcSt
     async with httpx.AsyncClient(timeout=2) as http:
         placed = await http.post(_frontend(drc), json=ORDER)
     assert placed.status_code == 201 and placed.json()["gateway"] == "og-a"
+
+    # The incident's report shows the failed step, every compensation in order, the outcome.
+    incident = await assert_eventually(lambda: one_resolved_incident(drc.home, SERVICE), 60)
+    # The drill stopped og-a before the promotion failed: the service was down until the
+    # compensation brought og-a back, so the operator's incident became a service_down one.
+    assert incident.type == "service_down" and "alice asked: drill" in incident.cause
+    written = drc.home / "reports" / f"{incident.id}.md"
+    report = await assert_eventually(lambda: _read(written), timeout=60)
+    assert "| promote | replica.promote | failed |" in report, report
+    order = [report.index(f"{n}. **{step}**") for n, step in enumerate(CompensatedSteps, 1)]
+    assert order == sorted(order), order
+    assert "**outcome:** compensated" in report
+
+
+CompensatedSteps = ("stop-old", "fence", "hold")
+"""Undone in reverse of the order they ran."""
+
+
+async def _read(path: Path) -> str:
+    assert path.exists(), path
+    return path.read_text()
 
 
 async def test_two_simultaneous_failover_triggers_make_one_failover(drc: DrcStack) -> None:

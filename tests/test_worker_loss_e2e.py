@@ -27,6 +27,7 @@ from drc.model import ServiceState
 from drc.names import monitor_id, runbook_id
 from drc.operator import FailoverRequest
 from drc.repair import RunbookResult
+from tests.support.incidents import one_resolved_incident
 from tests.support.net import assert_eventually
 from tests.support.stack import DrcStack, running_drc, supervised_worker
 from workers.devstack import Child
@@ -205,6 +206,16 @@ async def test_a_failover_whose_worker_is_killed_mid_promote_resumes_once_on_the
         await assert_eventually(orders_on_og_b, timeout=30)
         client.running = False
         await using
+
+        # The incident survived the worker's death whole: recorded once, with its failover
+        # once, resolved once og-a was re-protected.
+        incident = await assert_eventually(
+            lambda: one_resolved_incident(drc.home, SERVICE), timeout=90
+        )
+        kinds = [run.kind for run in incident.runs]
+        assert kinds.count("failover") == 1 and "reprotect" in kinds, incident.runs
+        assert incident.type == "service_down" and not incident.near_miss
+        assert incident.started_at <= incident.detected_at <= (incident.mitigated_at or 0)
 
     # The platform never noticed the worker's death: its other services answered throughout.
     while_dead = [status for at, status in client.quotes if killed_at <= at <= back_at]

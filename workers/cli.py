@@ -1,4 +1,4 @@
-"""The ``drc`` command line: validate, up, worker, status, restart, pause, resume."""
+"""The ``drc`` command line: validate, up, worker, status, restart, failover, incidents, report."""
 
 from __future__ import annotations
 
@@ -300,11 +300,11 @@ def _run(coro: Any) -> None:
         cause = getattr(exc.cause, "message", None) or str(exc.cause)
         typer.echo(f"refused: {cause}", err=True)
         code = 1
+    except typer.Exit as exit_:  # before RuntimeError: click's Exit is one
+        code = exit_.exit_code
     except (DrcError, RPCError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 1
-    except typer.Exit as exit_:
-        code = exit_.exit_code
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -312,6 +312,9 @@ def _run(coro: Any) -> None:
 
 def main() -> None:
     """Entry point of the ``drc`` console script."""
+    from workers.cli_incidents import register
+
+    register(app)
     app()
 
 

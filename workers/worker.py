@@ -14,12 +14,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.actions import RunbookActivities
-from activities.notify import Notifier, NotifyActivities, OutboxNotifier
+from activities.incidents import IncidentActivities
+from activities.notify import (
+    FanoutNotifier,
+    Notifier,
+    NotifyActivities,
+    OutboxNotifier,
+    WebhookNotifier,
+)
 from activities.probes.engine import ProbeEngine
 from activities.process_control import ProcessActivities, SupervisorController
 from activities.process_view import ProcessView
 from activities.recovery import RecoveryActivities
 from activities.repair_ends import RepairEndActivities
+from activities.reports import ReportActivities
 from activities.state import RedisReplicator, StateReplicator
 from activities.state_actions import StateActions
 from activities.traffic import HAProxyRuntime, TrafficManager, UnconfiguredTrafficManager
@@ -28,10 +36,12 @@ from activities.watch_group import GroupWatchActivities
 from drc.catalog import Catalog
 from drc.logs import configure_logging
 from drc.settings import Settings
+from drc.store.store import IncidentStore
 from workers.connect import connect
 from workers.monitors import ensure_monitors
 from workers.sandbox import SANDBOX
 from workflows.monitor import ServiceMonitorWorkflow
+from workflows.report import IncidentReportWorkflow
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookWorkflow
 from workflows.watch_group import WatchGroupWorkflow
@@ -56,6 +66,8 @@ def build_worker(
     traffic: TrafficManager,
     state: StateReplicator,
     notifier: Notifier,
+    incidents: IncidentActivities,
+    reports: ReportActivities,
 ) -> Worker:
     """A worker with every drc workflow and activity, sized for the catalog."""
     controller = SupervisorController(http)
@@ -75,6 +87,7 @@ def build_worker(
             RestartReplicaWorkflow,
             RunbookWorkflow,
             WatchGroupWorkflow,
+            IncidentReportWorkflow,
         ],
         activities=[
             watch.watch_service,
@@ -84,6 +97,8 @@ def build_worker(
             recovery.check_recovered,
             notify.notify,
             ends.await_repair_end,
+            incidents.record_incident,
+            reports.write_incident_report,
             *actions.activities(),
             *state_actions.activities(),
         ],
@@ -115,9 +130,28 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
     async with httpx.AsyncClient(timeout=10) as http, ProbeEngine() as engine:
         traffic = traffic_manager(catalog, settings.home)
         state = RedisReplicator()
-        notifier = OutboxNotifier(settings.home.resolve() / "notifications.jsonl")
+        notifier = notifier_of(settings, http)
+        incidents = IncidentActivities(
+            lambda: IncidentStore.open(settings.database_url, settings.home.resolve())
+        )
+        reports = ReportActivities(
+            client,
+            incidents.store,
+            settings.home,
+            settings.web_ui,
+            settings.temporal_namespace,
+        )
         worker = build_worker(
-            client, catalog, settings.task_queue, engine, http, traffic, state, notifier
+            client,
+            catalog,
+            settings.task_queue,
+            engine,
+            http,
+            traffic,
+            state,
+            notifier,
+            incidents,
+            reports,
         )
         async with worker:
             applied = await ensure_monitors(
@@ -133,6 +167,15 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
             await stop.wait()
             freezing.cancel()
         await state.close()
+        incidents.close()
+
+
+def notifier_of(settings: Settings, http: httpx.AsyncClient) -> Notifier:
+    """The outbox under ``$DRC_HOME``, and the webhooks of ``DRC_WEBHOOKS`` if any."""
+    outbox = OutboxNotifier(settings.home.resolve() / "notifications.jsonl")
+    if not settings.webhooks:
+        return outbox
+    return FanoutNotifier(outbox, WebhookNotifier(settings.webhooks, http))
 
 
 async def _freeze_heap() -> None:

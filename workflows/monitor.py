@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from drc.watch import WatchReport
 from workflows.monitor_core import MonitorCore
 from workflows.monitor_followups import follow_end, run_due
+from workflows.monitor_incidents import IncidentBook
 from workflows.monitor_operator import (
     operator_pause,
     operator_restart,
@@ -57,6 +58,7 @@ class ServiceMonitorWorkflow:
     def __init__(self, inp: MonitorInput) -> None:
         # State exists before run() starts: signal-with-start delivers `reconfigure` first.
         self._core = MonitorCore(inp.config, inp.state)
+        self._book = self._core.book = IncidentBook(self._core)
         self._repairs = Repairs(self._core)
         if inp.state.primary is None:
             inp.state.primary = inp.config.service.primary
@@ -74,9 +76,15 @@ class ServiceMonitorWorkflow:
             core.repair_of(replica.name)
         core.follow_carried()
         core.schedule(0, None, "recheck-all")  # a replica that failed before this run began
+        if core.st.incident is not None or core.st.incident_outbox:
+            self._book.add_monitor_run()
+            self._book.outbox.resend()
+            if core.st.incident is not None and not core.st.incident_notified:
+                core.schedule(0, None, "incident-notify")
         while self._retired is None and not self._time_for_new_run():
             await self._watching.round()
             self._apply_reconfigure()  # also clears the interrupt that ended the round
+        await self._book.flush()
         await workflow.wait_condition(
             lambda: workflow.all_handlers_finished() and core.notifications_sent()
         )
@@ -99,8 +107,11 @@ class ServiceMonitorWorkflow:
             if repair is not None:
                 await follow_end(self._repairs, repair, end)
         for item in core.take_due():
-            if not core.st.paused:
+            if item.kind == "incident-notify":
+                self._book.notify_open()
+            elif not core.st.paused:
                 await run_due(self._repairs, item)
+        await self._book.flush()
 
     def _apply_reconfigure(self) -> None:
         core = self._core

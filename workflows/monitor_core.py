@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ActivityHandle, ParentClosePolicy
 
@@ -25,10 +25,6 @@ with workflow.unsafe.imports_passed_through():
         AWAIT_REPAIR_END,
         MONITOR_PREFIX,
         NOTIFY,
-        SA_INCIDENT,
-        SA_KIND,
-        SA_SERVICE,
-        SA_SEVERITY,
         restart_id,
     )
     from drc.policy import ReplicaRepair
@@ -41,8 +37,12 @@ from workflows.monitor_types import (
     MonitorState,
     RunningRepair,
 )
+from workflows.repair_labels import repair_attributes, repair_details
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookInput, RunbookWorkflow
+
+if TYPE_CHECKING:
+    from workflows.monitor_incidents import IncidentBook
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -79,6 +79,8 @@ class MonitorCore:
         """The watch must start again from the monitor's tracks (not only on new inputs)."""
         self.rescheduled = False
         self._notifications: list[ActivityHandle[None]] = []
+        self.book: IncidentBook | None = None
+        """The open incident's bookkeeping (set by the workflow)."""
 
     # --- decisions and notifications ----------------------------------------------------------
 
@@ -109,12 +111,22 @@ class MonitorCore:
                 }
             },
         )
+        if self.book is not None:
+            self.book.on_decision(decision, severity)
         if severity is not None:
             self.notify(action, replica, severity, reason)
         return decision
 
-    def notify(self, kind: str, replica: str | None, severity: str, summary: str) -> None:
+    def notify(
+        self,
+        kind: str,
+        replica: str | None,
+        severity: str,
+        summary: str,
+        incident_id: str | None = None,
+    ) -> None:
         """Hand a notification to the ``notify`` activity; never blocks or fails the monitor."""
+        open_incident = self.st.incident.id if self.st.incident is not None else None
         note = Notification(
             kind=kind,
             service=self.cfg.service.name,
@@ -123,11 +135,14 @@ class MonitorCore:
             summary=summary,
             at=self.now(),
             workflow_id=workflow.info().workflow_id,
+            incident_id=incident_id or open_incident,
         )
         handle = workflow.start_activity(
             NOTIFY,
             note,
             start_to_close_timeout=timedelta(seconds=30),
+            # A webhook down for good must not hold the monitor's next run back for ever.
+            schedule_to_close_timeout=timedelta(hours=1),
             retry_policy=NOTIFY_RETRY,
             summary=f"notify {severity}: {summary}"[:200],
         )
@@ -189,40 +204,50 @@ class MonitorCore:
     ) -> None:
         """Start ``RestartReplica`` as ``wid`` (or attach to the one running) and follow it."""
         self.st.running[wid] = repair  # before any await: one restart per replica at a time
+        incident = self.book.repair_starting(repair, severity) if self.book else None
         try:
             child = await workflow.start_child_workflow(
                 RestartReplicaWorkflow.run,
                 inp,
                 id=wid,
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                search_attributes=self.attributes("restart", repair, severity),
+                search_attributes=self.labels("restart", repair, severity, incident),
                 static_summary=inp.reason[:200],
-                static_details=self._details(repair),
+                static_details=repair_details(self.cfg.service.name, repair, self.st.incident),
             )
         except WorkflowAlreadyStartedError:
             self._follow(wid, None)  # started by someone else: follow that run
+            self._joined(wid, repair)
             return
         self._track(wid, child)
+        self._joined(wid, repair)
 
     async def start_runbook(
         self, wid: str, repair: RunningRepair, inp: RunbookInput, severity: str
     ) -> None:
         """Start ``Runbook`` as ``wid`` (or attach to the one running) and follow it."""
         self.st.running[wid] = repair  # before any await: one repair of a kind at a time
+        incident = self.book.repair_starting(repair, severity) if self.book else None
         try:
             child = await workflow.start_child_workflow(
                 RunbookWorkflow.run,
                 inp,
                 id=wid,
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                search_attributes=self.attributes(repair.kind, repair, severity),
+                search_attributes=self.labels(repair.kind, repair, severity, incident),
                 static_summary=repair.trigger[:200],
-                static_details=self._details(repair),
+                static_details=repair_details(self.cfg.service.name, repair, self.st.incident),
             )
         except WorkflowAlreadyStartedError:
             self._follow(wid, None)
+            self._joined(wid, repair)
             return
         self._track(wid, child)
+        self._joined(wid, repair)
+
+    def _joined(self, wid: str, repair: RunningRepair) -> None:
+        if self.book is not None:
+            self.book.repair_started(wid, repair)
 
     def _track(self, wid: str, child: Any) -> None:
         run_id = child.first_execution_run_id
@@ -267,29 +292,15 @@ class MonitorCore:
         del self.st.running[end.workflow_id]
         return repair
 
-    def attributes(
-        self, kind: str, repair: RunningRepair, severity: str
+    def labels(
+        self, kind: str, repair: RunningRepair, severity: str, incident: str | None
     ) -> TypedSearchAttributes | None:
-        """The search attributes of a repair run (the Web UI filters by them)."""
+        """The repair run's search attributes, if this deployment registered them."""
         if not self.cfg.search_attributes:
             return None
-        subject = repair.replica or kind
-        incident = f"{self.cfg.service.name}/{subject}/{int(self.now())}"
-        return TypedSearchAttributes(
-            [
-                SearchAttributePair(SA_SERVICE, self.cfg.service.name),
-                SearchAttributePair(SA_KIND, kind),
-                SearchAttributePair(SA_SEVERITY, severity),
-                SearchAttributePair(SA_INCIDENT, incident),
-            ]
+        return repair_attributes(
+            self.cfg.service.name, kind, repair, severity, incident, self.now()
         )
-
-    def _details(self, repair: RunningRepair) -> str:
-        """The Web UI's details of a repair run: what, on whose word, why."""
-        lines = [f"**{repair.kind}** of {self.cfg.service.name}", "", repair.trigger]
-        if repair.forced:
-            lines += ["", "**FORCED** by an operator: replication guards skipped."]
-        return "\n".join(lines)
 
     def watchers(self) -> list[Callable[[], bool]]:
         """Conditions that wake the monitor's waits."""
@@ -298,6 +309,7 @@ class MonitorCore:
             lambda: self.interrupt,
             lambda: self.rescheduled,
             self.due_now,
+            lambda: self.book is not None and self.book.dirty,
         ]
 
     def wake(self) -> bool:

@@ -13,6 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from drc.catalog import Service
+    from drc.incident import Incident, IncidentUpdate
     from drc.model import Decision, ReplicaTrack, Transition
     from drc.policy import ReplicaRepair
     from drc.sync import SyncStats
@@ -35,6 +36,8 @@ class MonitorConfig:
     max_history: int = MAX_HISTORY_BEFORE_NEW_RUN
     watch_group: str | None = None
     """The WatchGroup workflow that watches this service; None: a watch activity of its own."""
+    incidents: bool = True
+    """Keep incidents (store, notifications, reports); off only in tests of other things."""
 
 
 @dataclass
@@ -76,6 +79,16 @@ class MonitorState:
     """``<group>@<generation>`` registered with the watch group, if any."""
     watch_inputs: str | None = None
     """What the registered watch depends on (``monitor_watch.watch_inputs``)."""
+    incident: Incident | None = None
+    """The open incident (``workflows.monitor_incidents``)."""
+    incident_notified: bool = False
+    """An operator was paged for the open incident (so its resolution is paged too)."""
+    last_incident_id: str | None = None
+    availability: str = "up"
+    """The service's availability as last recorded: ``up``, ``degraded`` or ``down``."""
+    incident_seq: int = 0
+    incident_outbox: list[IncidentUpdate] = field(default_factory=list)
+    """Snapshots for the store not yet seen written (sent again by the next run)."""
 
 
 @dataclass

@@ -195,6 +195,8 @@ class Watching:
             c.decide(event.replica, event.state.replace("_", "-"), event.reason, at=event.at)
         for transition in result.transitions:
             c.st.last_transition = transition
+            if transition.new is ReplicaState.FAILED and c.book is not None:
+                c.book.on_failed(transition)  # first, so the incident keeps every decision
             c.decide(transition.replica, "transition", transition.reason, at=transition.at)
             if transition.new is ReplicaState.FAILED:
                 await self._repairs.on_failed(

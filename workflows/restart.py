@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -56,7 +56,7 @@ class RestartReplicaWorkflow:
     @workflow.run
     async def run(self, inp: RestartInput) -> RestartResult:
         """Stop, start, wait healthy; tell the monitor how it went; fail loudly if it didn't."""
-        started = workflow.now().timestamp()
+        started = workflow.now()
         workflow.logger.info("restarting %s/%s: %s", inp.service, inp.replica.name, inp.reason)
         try:
             await self._restart(inp)
@@ -69,7 +69,7 @@ class RestartReplicaWorkflow:
             await self._notify(inp, result)
             raise ApplicationError(result.reason, type="RestartFailed", non_retryable=True) from err
         self._step = "done"
-        took = workflow.now().timestamp() - started
+        took = (workflow.now() - started).total_seconds()
         reason = f"restarted {inp.replica.name}; healthy {took:.2f} s after the restart began"
         result = self._result(inp, True, reason, started)
         await self._notify(inp, result)
@@ -110,14 +110,14 @@ class RestartReplicaWorkflow:
         )
 
     @staticmethod
-    def _result(inp: RestartInput, ok: bool, reason: str, started: float) -> RestartResult:
+    def _result(inp: RestartInput, ok: bool, reason: str, started: datetime) -> RestartResult:
         return RestartResult(
             service=inp.service,
             replica=inp.replica.name,
             ok=ok,
             reason=reason,
             started_at=started,
-            finished_at=workflow.now().timestamp(),
+            finished_at=workflow.now(),
             workflow_id=workflow.info().workflow_id,
             run_id=workflow.info().run_id,
         )

@@ -135,7 +135,7 @@ class RunbookWorkflow:
         undo: list[int] = []  # indexes of the completed steps that have a compensation
         for i, planned in enumerate(plan):
             record = self._journal[i]
-            record.started_at = workflow.now().timestamp()
+            record.started_at = workflow.now()
             try:
                 record.summary = await self._step(planned, inp)
             # A failed activity or a cancellation (CancelledError is not an Exception). Not
@@ -143,7 +143,7 @@ class RunbookWorkflow:
             # after a fix, not trigger compensations that a replay would then diverge from.
             except (ActivityError, asyncio.CancelledError) as err:
                 record.status = "failed"
-                record.finished_at = workflow.now().timestamp()
+                record.finished_at = workflow.now()
                 cancelled = _is_cancellation(err)
                 record.summary = _failure(planned, err, cancelled, self._in_guard)
                 reason = await self._compensate(plan, undo, inp, record.summary)
@@ -155,7 +155,7 @@ class RunbookWorkflow:
                 workflow.logger.warning("runbook %s: %s", inp.runbook.name, reason)
                 raise ApplicationError(reason, result, type=kind, non_retryable=True) from err
             record.status = "succeeded"
-            record.finished_at = workflow.now().timestamp()
+            record.finished_at = workflow.now()
             if planned.compensation is not None:
                 undo.append(i)
         reason = f"runbook {inp.runbook.name} succeeded: " + ", ".join(p.step.name for p in plan)

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from drc.catalog import Service
 from drc.catalog_loader import parse_catalog
+from drc.incident import Incident, IncidentUpdate
 from drc.model import ProbeResult, ReplicaState, ReplicaTrack, Transition
 from drc.repair import (
     ActionInput,
@@ -26,6 +27,7 @@ from drc.repair import (
     RepairRef,
     WaitHealthyInput,
 )
+from drc.report import ReportRequest, ReportResult
 from drc.sync import SyncStats
 from drc.watch import WatchInput, WatchResult
 from runbooks.runbook import load_builtin_runbooks
@@ -90,6 +92,12 @@ class FakeWorld:
         self.fail: dict[str, str] = {}
         """Action text -> the error it fails with (non-retryable)."""
         self.ran: list[str] = []
+        self.updates: list[IncidentUpdate] = []
+        self.incidents: dict[str, Incident] = {}
+        """The store, faked: the highest version of each incident."""
+        self.record_failures = 0
+        """The next this many ``record_incident`` calls fail (retried by Temporal)."""
+        self.reports: list[str] = []
 
     @activity.defn(name="watch_service")
     async def watch_service(self, inp: WatchInput) -> WatchResult:
@@ -128,6 +136,23 @@ class FakeWorld:
     @activity.defn(name="notify")
     async def notify(self, note: Notification) -> None:
         self.notes.append(note)
+
+    @activity.defn(name="record_incident")
+    async def record_incident(self, update: IncidentUpdate) -> None:
+        if self.record_failures > 0:
+            self.record_failures -= 1
+            raise RuntimeError("the store is away")
+        self.updates.append(update)
+        incident = update.incident
+        if incident is not None:
+            known = self.incidents.get(incident.id)
+            if known is None or incident.version > known.version:
+                self.incidents[incident.id] = incident
+
+    @activity.defn(name="write_incident_report")
+    async def write_incident_report(self, request: ReportRequest) -> ReportResult:
+        self.reports.append(request.incident_id)
+        return ReportResult(request.incident_id, "r.md", "r.html", 0)
 
     @activity.defn(name="await_repair_end")
     async def await_repair_end(self, ref: RepairRef) -> RepairEnd:
@@ -172,6 +197,8 @@ class FakeWorld:
             self.notify,
             self.await_repair_end,
             self.any_action,
+            self.record_incident,
+            self.write_incident_report,
         ]
 
 
