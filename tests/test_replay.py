@@ -18,6 +18,7 @@ from temporalio.worker import Replayer
 
 from workers.sandbox import SANDBOX
 from workflows.monitor import ServiceMonitorWorkflow
+from workflows.report import IncidentReportWorkflow
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookWorkflow
 from workflows.watch_group import WatchGroupWorkflow
@@ -25,10 +26,12 @@ from workflows.watch_group import WatchGroupWorkflow
 ROOT = Path(__file__).parent / "replay" / "histories"
 HISTORIES = sorted(ROOT.glob("*/*.json"))
 KINDS = ("monitor_", "restart_", "failover_", "failover-state_", "reprotect", "drain_")
-SETS = ("solo-watch", "grouped-watch", "grouped-watch-inputs")
+SETS = ("solo-watch", "grouped-watch", "grouped-watch-inputs", "incidents")
 """Sets of fixtures, each recorded by one drc version: monitors that watch alone (before
-grouped watching); watched by a WatchGroup; and past the patch that starts a new watch
-generation only when the watch's inputs change (workflows/monitor.py, PATCH_WATCH_INPUTS)."""
+grouped watching); watched by a WatchGroup; past the patch that starts a new watch
+generation only when the watch's inputs change (workflows/monitor.py, PATCH_WATCH_INPUTS);
+and keeping incidents, with their report runs (workflows/monitor_incidents.py,
+PATCH_INCIDENTS)."""
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -44,6 +47,8 @@ def test_the_fixtures_cover_every_kind_of_run_in_every_set() -> None:
     for name in SETS[1:]:
         grouped = [p.name for p in HISTORIES if p.parent.name == name]
         assert any(n.startswith("watch-group_") for n in grouped), f"no WatchGroup in {name}"
+    reports = [p.name for p in HISTORIES if p.parent.name == "incidents"]
+    assert any(n.startswith("report_") for n in reports), "no IncidentReport in incidents"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +61,7 @@ async def test_a_recorded_history_replays_on_todays_code(path: Path) -> None:
             RestartReplicaWorkflow,
             RunbookWorkflow,
             WatchGroupWorkflow,
+            IncidentReportWorkflow,
         ],
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,
