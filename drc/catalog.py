@@ -256,6 +256,24 @@ class TrafficControl(StrictModel):
         return home / self.haproxy_state_file
 
 
+class StormBrake(StrictModel):
+    """Fleet-wide limits on automatic repairs (the Fleet workflow applies them)."""
+
+    repairs_per_minute: float = Field(
+        12,
+        gt=0,
+        description="While the system is failing (system_failure_share), automatic repairs "
+        "take a token from a fleet-wide bucket refilled at this rate.",
+    )
+    system_failure_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="Share of services down at which the fleet raises system_failure and "
+        "paces automatic repairs.",
+    )
+
+
 class Catalog(StrictModel):
     """The whole redundancy model drc watches."""
 
@@ -265,6 +283,7 @@ class Catalog(StrictModel):
     allowed_commands: tuple[str, ...] = Field(
         (), description="Executables a runbook's `command` step may run (argv[0], exact)."
     )
+    storm_brake: StormBrake = StormBrake()
     services: tuple[Service, ...] = Field(min_length=1)
 
     def service(self, name: str) -> Service | None:

@@ -152,6 +152,12 @@ async def test_resume_lifts_a_freeze_and_status_json_shows_it(drc: DrcStack) -> 
 
     risk = await assert_eventually(frozen, timeout=60)
     replica = risk["replicas"][0]  # type: ignore[index]
+    fleet = json.loads(_run(drc, "drc", "status", "--json").stdout)["fleet"]
+    assert fleet["mode"] == "normal" and fleet["services"] == len(drc.catalog.services), fleet
+    assert fleet["system_health"] in ("healthy", "degraded", "critical")
+    table = _run(drc, "drc", "status").stdout
+    assert table.startswith("SYSTEM "), table[:200]
+    assert "\nBRAKE normal: automatic repairs run freely" in table
     assert replica["state"] == "frozen" and replica["frozen_until"] is not None
     said = _run(drc, "drc", "resume", "risk-engine", "--reason", "found the cause").stdout
     assert said.strip() == "lifted the freeze of re-a"

@@ -100,10 +100,23 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Stable JSON (see README).")] = False,
     catalog: CatalogOption = None,
 ) -> None:
-    """Every service and replica with its state, latency and last error."""
-    from workers.status import status_json, status_table
+    """System health on top, then every service and replica with its state and last error."""
+    from workers.fleet_view import fleet_json, fleet_lines, read_fleet
+    from workers.status import read_status, status_json, status_table
 
-    _show(catalog, status_json if as_json else status_table)
+    settings = _settings(catalog)
+    catalog_model = _load(settings)
+
+    async def main() -> None:
+        client = await connect(settings)
+        fleet = await read_fleet(client)
+        entries = await read_status(client, catalog_model, settings.home)
+        if as_json:
+            typer.echo(json.dumps({"fleet": fleet_json(fleet), **status_json(entries)}, indent=2))
+        else:
+            typer.echo(f"{fleet_lines(fleet)}\n\n{status_table(entries)}")
+
+    _run(main())
 
 
 @app.command()

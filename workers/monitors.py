@@ -19,7 +19,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from drc.catalog import Catalog, Service
+from drc.fleet import FleetConfig, ServiceNode
 from drc.names import (
+    FLEET_ID,
     MONITOR_SCHEMA,
     MONITOR_WORKFLOW,
     SA_KIND,
@@ -31,6 +33,7 @@ from drc.names import (
 from drc.operator import RetireRequest
 from drc.watch import WatchGroupInput
 from runbooks.runbook import Runbook, load_builtin_runbooks
+from workflows.fleet import FleetInput, FleetWorkflow
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.monitor_types import MonitorConfig, MonitorInput
 from workflows.watch_group import WatchGroupWorkflow
@@ -81,6 +84,35 @@ def monitor_config(
         allowed_commands=list(catalog.allowed_commands),
         search_attributes=search_attributes,
         watch_group=watch_group,
+        fleet=FLEET_ID,
+    )
+
+
+def fleet_config(catalog: Catalog) -> FleetConfig:
+    """The fleet's view of the catalog: dependencies, regions, the storm brake."""
+    graph = {
+        s.name: ServiceNode(
+            depends_on=tuple(s.depends_on),
+            regions=tuple(sorted({r.region for r in s.replicas})),
+        )
+        for s in catalog.services
+    }
+    brake = catalog.storm_brake
+    return FleetConfig(graph, brake.repairs_per_minute, brake.system_failure_share)
+
+
+async def start_fleet(client: Client, catalog: Catalog, task_queue: str) -> None:
+    """Signal-with-start the deployment's Fleet workflow with the catalog's view."""
+    config = fleet_config(catalog)
+    await client.start_workflow(
+        FleetWorkflow.run,
+        FleetInput(config),
+        id=FLEET_ID,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="reconfigure",
+        start_signal_args=[config],
+        static_summary="fleet: root causes across services, storm brake, system health",
     )
 
 
@@ -101,6 +133,7 @@ async def ensure_monitors(
     applied = Applied()
     runbooks = load_builtin_runbooks()
     groups = groups_for(catalog, group_size) if group_size > 0 else {}
+    await start_fleet(client, catalog, task_queue)
     for group in sorted(set(groups.values())):
         await start_group(client, group, task_queue)
     gate = asyncio.Semaphore(START_CONCURRENCY)

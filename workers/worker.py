@@ -40,6 +40,7 @@ from drc.store.store import IncidentStore
 from workers.connect import connect
 from workers.monitors import ensure_monitors
 from workers.sandbox import SANDBOX
+from workflows.fleet import FleetWorkflow
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.report import IncidentReportWorkflow
 from workflows.restart import RestartReplicaWorkflow
@@ -88,6 +89,7 @@ def build_worker(
             RunbookWorkflow,
             WatchGroupWorkflow,
             IncidentReportWorkflow,
+            FleetWorkflow,
         ],
         activities=[
             watch.watch_service,

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from drc.fleet import FleetDirective, TokenGrant
     from drc.names import restart_id
     from drc.operator import (
         FailoverRequest,
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from drc.repair import EndStatus, RepairEnd, RestartResult, RunbookResult
     from drc.status import MonitorStatus
     from drc.watch import WatchReport
+from workflows.fleet_link import FleetLink
 from workflows.monitor_core import MonitorCore
 from workflows.monitor_followups import follow_end, run_due
 from workflows.monitor_incidents import IncidentBook
@@ -59,6 +61,7 @@ class ServiceMonitorWorkflow:
         # State exists before run() starts: signal-with-start delivers `reconfigure` first.
         self._core = MonitorCore(inp.config, inp.state)
         self._book = self._core.book = IncidentBook(self._core)
+        self._fleet = self._core.fleet = FleetLink(self._core)
         self._repairs = Repairs(self._core)
         if inp.state.primary is None:
             inp.state.primary = inp.config.service.primary
@@ -112,6 +115,7 @@ class ServiceMonitorWorkflow:
             elif not core.st.paused:
                 await run_due(self._repairs, item)
         await self._book.flush()
+        await self._fleet.report()
 
     def _apply_reconfigure(self) -> None:
         core = self._core
@@ -159,6 +163,16 @@ class ServiceMonitorWorkflow:
             result.workflow_id, result.run_id or None, status, result.reason, runbook=result
         )
         self._core.ends.append(end)
+
+    @workflow.signal
+    def fleet_directive(self, directive: FleetDirective) -> None:
+        """The fleet's word: held by a root cause or not, the storm brake's mode."""
+        self._fleet.directive(directive)
+
+    @workflow.signal
+    def repair_token(self, grant: TokenGrant) -> None:
+        """The fleet's leave for a paced automatic repair."""
+        self._fleet.granted(grant)
 
     @workflow.signal
     def watch_report(self, report: WatchReport) -> None:

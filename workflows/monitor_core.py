@@ -42,6 +42,7 @@ from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookInput, RunbookWorkflow
 
 if TYPE_CHECKING:
+    from workflows.fleet_link import FleetLink
     from workflows.monitor_incidents import IncidentBook
 
 NOTIFY_RETRY = RetryPolicy(
@@ -81,6 +82,8 @@ class MonitorCore:
         self._notifications: list[ActivityHandle[None]] = []
         self.book: IncidentBook | None = None
         """The open incident's bookkeeping (set by the workflow)."""
+        self.fleet: FleetLink | None = None
+        """The monitor's side of the fleet (set by the workflow)."""
 
     # --- decisions and notifications ----------------------------------------------------------
 

@@ -79,6 +79,13 @@ class IncidentBook:
         """A replica failed: open an incident or join the open one; record the failure."""
         if not self.enabled:
             return
+        root = self.c.st.root_incident
+        if self.open is None and self.c.st.held_by is not None and root is not None:
+            # Its root cause's incident: one incident for the dependency and its dependents.
+            why = f"{transition.reason} (root cause: {self.c.st.held_by}, incident {root})"
+            self._failure(transition.replica, "replica_failed", "high", why, transition.at, root)
+            self.dirty = True
+            return
         track = self.c.st.tracks.get(transition.replica)
         started = min(transition.at, (track.failing_since if track else None) or transition.at)
         down = self._availability() == "down"
@@ -292,11 +299,17 @@ class IncidentBook:
         return incident
 
     def _failure(
-        self, replica: str | None, kind: str, severity: str, description: str, at: float
+        self,
+        replica: str | None,
+        kind: str,
+        severity: str,
+        description: str,
+        at: float,
+        incident: str | None = None,
     ) -> None:
         service = self.c.cfg.service.name
         key = f"{service}/{replica or '-'}/{kind}/{int(at * 1000)}"
-        incident = self.open.id if self.open else None
+        incident = incident or (self.open.id if self.open else None)
         self.outbox.failures.append(
             FailureRecord(key, service, replica, kind, severity, description, at, incident)
         )

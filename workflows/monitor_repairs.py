@@ -106,6 +106,8 @@ class Repairs:
         if replica == st.unprotected:
             await self.reprotect_again(replica, f"{replica} failed before it was re-protected")
             return
+        if self.c.fleet is not None and not await self.c.fleet.gate(replica, why):
+            return  # held by a root cause, or the storm brake: said why
         if replica == st.primary and self._fails_over_first(flapping):
             flap = (
                 f"; {replica} is flapping: its restarts are frozen, failing over keeps "

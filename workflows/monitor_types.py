@@ -38,6 +38,8 @@ class MonitorConfig:
     """The WatchGroup workflow that watches this service; None: a watch activity of its own."""
     incidents: bool = True
     """Keep incidents (store, notifications, reports); off only in tests of other things."""
+    fleet: str | None = None
+    """The Fleet workflow this monitor reports to and takes directives from (None: alone)."""
 
 
 @dataclass
@@ -89,6 +91,18 @@ class MonitorState:
     incident_seq: int = 0
     incident_outbox: list[IncidentUpdate] = field(default_factory=list)
     """Snapshots for the store not yet seen written (sent again by the next run)."""
+    held_by: str | None = None
+    """The root cause (a down dependency) whose repair holds this service's repairs."""
+    root_incident: str | None = None
+    brake: str = "normal"
+    """The fleet's storm brake: ``normal``, ``paced`` (repairs by token) or ``frozen``."""
+    brake_reason: str = ""
+    token_seq: int = 0
+    tokens_waiting: dict[str, int] = field(default_factory=dict)
+    """Replica -> the token request sent for its automatic repair."""
+    tokens_granted: list[str] = field(default_factory=list)
+    fleet_sent: str | None = None
+    """What was last reported to the fleet (a report is sent only when it changes)."""
 
 
 @dataclass

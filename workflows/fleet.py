@@ -1,0 +1,225 @@
+"""Fleet: one per deployment; every monitor reports to it, and it judges across services.
+
+Monitors signal ``report`` whenever their service's availability or failures change. The fleet
+then works out (``drc.fleet``, pure) which services are held by a root cause (a down
+dependency: their automatic repairs wait while its repair holds the lease, and they recover by
+themselves after) and the storm brake's mode (``normal``; ``paced`` at system_failure, repairs
+by token; ``frozen`` when every region looks down at once), and signals each monitor whose
+directive changed. While paced, monitors ask for a token (``request_token``) before an
+automatic repair, and the fleet grants them from its bucket as it refills. Operator repairs are
+never held or paced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from drc.fleet import (
+        NORMAL_REASON,
+        BrakeMode,
+        FleetConfig,
+        FleetDirective,
+        FleetNote,
+        FleetStatus,
+        Health,
+        OpenIncident,
+        ServiceHealthReport,
+        TokenBucket,
+        TokenGrant,
+        TokenRequest,
+        brake,
+        failure_rate,
+        holds,
+        system_health,
+    )
+    from drc.names import FLEET_WORKFLOW, monitor_id
+
+MAX_NOTES = 50
+MAX_HISTORY = 5000
+
+
+@dataclass
+class FleetState:
+    """What the fleet carries across continue-as-new."""
+
+    reports: dict[str, ServiceHealthReport] = field(default_factory=dict)
+    sent: dict[str, FleetDirective] = field(default_factory=dict)
+    mode: BrakeMode = "normal"
+    reason: str = NORMAL_REASON
+    bucket: TokenBucket | None = None
+    queue: list[TokenRequest] = field(default_factory=list)
+    notes: list[FleetNote] = field(default_factory=list)
+
+
+@dataclass
+class FleetInput:
+    """The fleet's configuration (replaced by ``reconfigure``) and carried state."""
+
+    config: FleetConfig = field(default_factory=FleetConfig)
+    state: FleetState = field(default_factory=FleetState)
+
+
+@workflow.defn(name=FLEET_WORKFLOW)
+class FleetWorkflow:
+    """See the module docstring."""
+
+    @workflow.init
+    def __init__(self, inp: FleetInput) -> None:
+        self._cfg, self._st = inp.config, inp.state
+        self._dirty = True
+
+    @workflow.run
+    async def run(self, inp: FleetInput) -> None:
+        """Judge on every report, grant tokens as the bucket refills; forever."""
+        while not self._time_for_new_run():
+            try:
+                await workflow.wait_condition(lambda: self._dirty, timeout=self._next_token())
+            except TimeoutError:
+                pass  # a token accrued
+            self._dirty = False
+            await self._judge()
+            await self._grant()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(FleetInput(self._cfg, self._st))
+
+    def _time_for_new_run(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() > MAX_HISTORY
+        )
+
+    # --- judgement ------------------------------------------------------------------------------
+
+    def _health(self) -> dict[str, Health]:
+        return {
+            name: (self._st.reports[name].health if name in self._st.reports else "up")
+            for name in self._cfg.graph
+        }
+
+    async def _judge(self) -> None:
+        st, cfg, now = self._st, self._cfg, workflow.now().timestamp()
+        health = self._health()
+        mode, reason = brake(health, st.reports, cfg.graph, cfg.system_failure_share)
+        if (mode, reason) != (st.mode, st.reason):
+            st.mode, st.reason = mode, reason
+            self._note("brake", f"{mode}: {reason}")
+            if mode == "paced" and st.bucket is None:
+                st.bucket = TokenBucket(cfg.bucket_per_minute, 1.0, now)
+        held = holds(health, cfg.graph)
+        for service in cfg.graph:
+            root = held.get(service)
+            root_report = st.reports.get(root) if root else None
+            directive = FleetDirective(
+                held_by=root,
+                root_incident=root_report.incident_id if root_report else None,
+                mode=mode,
+                reason=reason,
+            )
+            # A monitor starts unheld and unbraked: that needs no signal (1,000 at boot).
+            before = st.sent.get(service, FleetDirective(mode="normal", reason=NORMAL_REASON))
+            if before == directive:
+                continue
+            if root is not None and before.held_by != root:
+                self._note("hold", f"{service} waits for {root}: {root} is its root cause")
+            elif root is None and before.held_by is not None:
+                self._note("release", f"{service} is no longer held: {before.held_by} is back")
+            if await self._signal(self._monitor_of(service), "fleet_directive", directive):
+                st.sent[service] = directive
+
+    async def _grant(self) -> None:
+        st, now = self._st, workflow.now().timestamp()
+        while st.queue:
+            request = st.queue[0]
+            if st.mode == "paced" and st.bucket is not None and not st.bucket.take(now):
+                return
+            st.queue.pop(0)
+            grant = TokenGrant(request.replica, request.seq)
+            await self._signal(
+                request.monitor or monitor_id(request.service), "repair_token", grant
+            )
+            self._note("token", f"{request.service}/{request.replica} may repair now")
+
+    def _next_token(self) -> timedelta | None:
+        st = self._st
+        if not st.queue or st.mode != "paced" or st.bucket is None:
+            return None
+        wait = st.bucket.next_token_in(workflow.now().timestamp())
+        return timedelta(seconds=max(wait, 0.05))
+
+    def _monitor_of(self, service: str) -> str:
+        report = self._st.reports.get(service)
+        return (report.monitor if report is not None else "") or monitor_id(service)
+
+    async def _signal(self, monitor: str, name: str, arg: object) -> bool:
+        try:
+            await workflow.get_external_workflow_handle(monitor).signal(name, arg)
+        except ApplicationError as err:  # that monitor is not running (retired, not yet up)
+            workflow.logger.info("fleet: cannot signal %s to %s: %s", name, monitor, err)
+            return False
+        return True
+
+    def _note(self, action: str, reason: str) -> None:
+        note = FleetNote(workflow.now().timestamp(), action, reason)
+        self._st.notes = [*self._st.notes[-(MAX_NOTES - 1) :], note]
+        workflow.logger.info("fleet %s: %s", action, reason, extra={"drc": {"action": action}})
+
+    # --- messages -------------------------------------------------------------------------------
+
+    @workflow.signal
+    def report(self, report: ServiceHealthReport) -> None:
+        """A monitor's word on its service (the newest wins)."""
+        known = self._st.reports.get(report.service)
+        if known is None or report.at >= known.at:
+            self._st.reports[report.service] = report
+            self._dirty = True
+
+    @workflow.signal
+    def request_token(self, request: TokenRequest) -> None:
+        """Queue a paced automatic repair (a repeated request is queued once)."""
+        if all((r.service, r.seq) != (request.service, request.seq) for r in self._st.queue):
+            self._st.queue.append(request)
+            self._dirty = True
+
+    @workflow.signal
+    def reconfigure(self, config: FleetConfig) -> None:
+        """A changed catalog: services, dependencies, regions, brake settings."""
+        self._cfg = config
+        self._st.reports = {k: v for k, v in self._st.reports.items() if k in config.graph}
+        self._st.sent = {k: v for k, v in self._st.sent.items() if k in config.graph}
+        if self._st.bucket is not None:
+            self._st.bucket.per_minute = config.bucket_per_minute
+        self._dirty = True
+
+    @workflow.query
+    def status(self) -> FleetStatus:
+        """System health, failure rate, open incidents with root causes, the brake."""
+        health = self._health()
+        held = holds(health, self._cfg.graph)
+        incidents = [
+            OpenIncident(
+                service=name,
+                incident_id=report.incident_id,
+                root_cause=held.get(name, name),
+                held=sorted(s for s, root in held.items() if root == name),
+            )
+            for name, report in sorted(self._st.reports.items())
+            if report.incident_id
+        ]
+        bucket = self._st.bucket
+        return FleetStatus(
+            system_health=system_health(health, self._cfg.system_failure_share),
+            failure_rate=failure_rate(health),
+            services=len(health),
+            down=sorted(s for s, h in health.items() if h == "down"),
+            mode=self._st.mode,
+            brake_reason=self._st.reason,
+            tokens=bucket.tokens if bucket is not None and self._st.mode == "paced" else None,
+            waiting=[f"{r.service}/{r.replica}" for r in self._st.queue],
+            incidents=incidents,
+            notes=list(self._st.notes),
+        )
