@@ -16,7 +16,7 @@ from drc.model import ServiceState
 from drc.names import FLEET_ID
 from tests.support.incidents import incidents_of
 from tests.support.net import assert_eventually
-from tests.support.stack import DrcStack, running_drc
+from tests.support.stack import TRAFFIC_MANAGER, DrcStack, demo_like_catalog, running_drc
 from workflows.fleet import FleetWorkflow
 
 pytestmark = pytest.mark.integration
@@ -105,3 +105,63 @@ async def test_a_dependency_outage_is_one_incident_and_its_dependents_wait_for_i
         assert [i for i in await incidents_of(drc.home, name) if not i.near_miss] == []
     root_incidents = await incidents_of(drc.home, ROOT)
     assert len(root_incidents) == 1, root_incidents
+
+
+async def test_forty_percent_of_services_down_is_a_system_failure_repaired_at_the_bucket_pace(
+    tmp_path: Path,
+) -> None:
+    services = ("market-data", "risk-engine", "order-state", "order-gateway", TRAFFIC_MANAGER)
+    catalog = demo_like_catalog(restart={"crash_loop_max": 10}, services=services)
+    async with running_drc(tmp_path, catalog) as stack:
+        await assert_eventually(lambda: _all_healthy(stack), timeout=90)
+        victims = ("md-a", "md-b", "re-a")  # market-data and risk-engine: 2 of 5 services
+        for replica in victims:
+            stack.platform.marker(replica).touch()  # their restarts fail until the brake is on
+            stack.supervisor().signalProcess(replica, "KILL")
+
+        async def paced() -> FleetStatus:
+            fleet = await _fleet(stack)
+            assert fleet.mode == "paced" and fleet.system_health == "critical", fleet
+            assert fleet.brake_reason.startswith("system_failure: 2 of 5 services down (40%")
+            return fleet
+
+        await assert_eventually(paced, timeout=60)
+
+        async def each_restart_failed_once() -> None:
+            status = await stack.status()
+            for service, replica in (
+                ("market-data", "md-a"),
+                ("market-data", "md-b"),
+                ("risk-engine", "re-a"),
+            ):
+                failed = [
+                    d
+                    for d in status[service].decisions
+                    if d.action == "restart-failed" and d.replica == replica
+                ]
+                assert failed, (replica, [d.action for d in status[service].decisions])
+
+        await assert_eventually(each_restart_failed_once, timeout=60)
+        for replica in victims:
+            stack.platform.marker(replica).unlink()
+        await assert_eventually(lambda: _all_healthy(stack), timeout=120)
+
+        async def back_to_normal() -> FleetStatus:
+            fleet = await _fleet(stack)
+            assert fleet.mode == "normal" and fleet.system_health == "healthy", fleet
+            return fleet
+
+        fleet = await assert_eventually(back_to_normal, timeout=30)
+        tokens = [n for n in fleet.notes if n.action == "token"]
+        status = await stack.status()
+        assert tokens
+        status = await stack.status()
+        paced_decisions = [
+            d
+            for s in ("market-data", "risk-engine")
+            for d in status[s].decisions
+            if d.action == "paced"
+        ]
+        assert paced_decisions, "an automatic repair waited for a token"
+        failures = json.loads(_drc(stack, "failures", "--json").stdout)["failures"]
+        assert "system_failure" in {f["type"] for f in failures}

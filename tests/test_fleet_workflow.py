@@ -152,3 +152,21 @@ async def test_every_region_down_at_once_freezes_automatic_repairs(env: DevServe
         await wait_decision(monitor, "brake-normal")
         await monitor.terminate()
         await fleet.terminate()
+
+
+async def test_a_dependent_whose_own_process_died_is_not_held(env: DevServer) -> None:
+    world = FakeWorld()
+    others = {n: ServiceNode() for n in ("order-state", "ref-data", "risk-engine")}
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        fleet = await start_fleet(env, worker.task_queue, FleetConfig(graph(**others)))
+        monitor = await start_monitor(env, worker.task_queue, runbooks=False, fleet=fleet.id)
+        await wait_decision_soon(monitor)
+        await report(fleet, "market-data", "down")
+        await wait_decision(monitor, "held")
+        result = failed(GATEWAY, "og-b", at=time.time())
+        result.tracks["og-b"].dead = "process control reports it EXITED"
+        await world.watch_results.put(result)
+        await wait_decision(monitor, "restarted")  # it will not come back with market-data
+        assert world.calls["start"] == ["og-b"]
+        await monitor.terminate()
+        await fleet.terminate()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -37,7 +38,8 @@ with workflow.unsafe.imports_passed_through():
         holds,
         system_health,
     )
-    from drc.names import FLEET_WORKFLOW, monitor_id
+    from drc.incident import FailureRecord, IncidentUpdate
+    from drc.names import FLEET_WORKFLOW, RECORD_INCIDENT, monitor_id
 
 MAX_NOTES = 50
 MAX_HISTORY = 5000
@@ -106,6 +108,8 @@ class FleetWorkflow:
         health = self._health()
         mode, reason = brake(health, st.reports, cfg.graph, cfg.system_failure_share)
         if (mode, reason) != (st.mode, st.reason):
+            if mode != st.mode and mode != "normal":
+                self._record_failure(mode, reason, now)
             st.mode, st.reason = mode, reason
             self._note("brake", f"{mode}: {reason}")
             if mode == "paced" and st.bucket is None:
@@ -162,6 +166,21 @@ class FleetWorkflow:
             workflow.logger.info("fleet: cannot signal %s to %s: %s", name, monitor, err)
             return False
         return True
+
+    def _record_failure(self, mode: BrakeMode, reason: str, now: float) -> None:
+        """A system failure (or drc's blindness) goes on the failures list, like any failure."""
+        kind = "system_failure" if mode == "paced" else "all_regions_down"
+        failure = FailureRecord(
+            f"fleet/-/{kind}/{int(now * 1000)}", "fleet", None, kind, "critical", reason, now
+        )
+        workflow.start_activity(
+            RECORD_INCIDENT,
+            IncidentUpdate(None, failures=[failure]),
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=1),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            summary=f"record {kind}",
+        )
 
     def _note(self, action: str, reason: str) -> None:
         note = FleetNote(workflow.now().timestamp(), action, reason)

@@ -130,7 +130,10 @@ class FleetLink:
         if not self.enabled:
             return True
         c, st = self.c, self.c.st
-        if st.held_by is not None:
+        track = st.tracks.get(replica)
+        # A replica whose process is gone (process control says so) failed on its own: it
+        # will not come back when its dependency does, so the hold does not apply to it.
+        if st.held_by is not None and (track is None or track.dead is None):
             c.decide(
                 replica,
                 "held",
