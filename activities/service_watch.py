@@ -7,6 +7,7 @@ group of services); it only reads the world.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -21,6 +22,9 @@ from drc.detector import Detector, Observation
 from drc.model import ProbeResult, ReplicaState, ReplicaTrack, Transition
 from drc.sync import SyncEvent, SyncSample, SyncStats
 from drc.sync import observe as observe_sync
+from drc.tilt import Clocks, quiet_period_s, tilt_reason
+
+log = logging.getLogger("drc.watch")
 
 HEALTH_TIMEOUT_CAP_MS = 5000
 FAST_PROBES_PER_INTERVAL = 4
@@ -82,6 +86,10 @@ class ServiceWatch:
         self.ticks = 0
         self.skipped_ticks = 0
         self.max_lateness_ms = 0.0
+        self.tilt: str | None = None
+        """Set while the watch distrusts itself (drc/tilt.py): it feeds the detector nothing."""
+        self._tilt_until = 0.0
+        self._clocks: Clocks | None = None
 
     @property
     def tracks(self) -> dict[str, ReplicaTrack]:
@@ -95,6 +103,10 @@ class ServiceWatch:
         next tick is due (HAProxy's ``fastinter``): a restarted replica is seen back sooner.
         Only recovery is quickened: a failure still needs misses at the normal cadence.
         """
+        if self._tilted(tick):
+            self.ticks += 1
+            self.skipped_ticks += tick.skipped
+            return [], []
         if self.ticks % self.service.probe.health_every == 0:
             for poller in self._pollers.values():
                 poller.start()
@@ -108,6 +120,21 @@ class ServiceWatch:
         if not transitions and not events:
             transitions = await self._recovery_probes(tick)
         return transitions, events
+
+    def _tilted(self, tick: Tick) -> bool:
+        """Whether this tick must act on nothing: the watch stalled or the clock jumped lately."""
+        interval = self.service.probe.interval_ms / 1000
+        now = Clocks(self._clock(), time.monotonic())
+        reason = tilt_reason(self._clocks, now, tick.lateness_s, interval)
+        self._clocks = now
+        if reason is not None:
+            if self.tilt is None:
+                log.warning("TILT %s: %s; acting on nothing", self.service.name, reason)
+            self.tilt, self._tilt_until = reason, now.mono + quiet_period_s(interval)
+        if self.tilt is not None and now.mono >= self._tilt_until:
+            log.warning("TILT over for %s: the watch is back in time", self.service.name)
+            self.tilt = None
+        return self.tilt is not None
 
     async def _recovery_probes(self, tick: Tick) -> list[Transition]:
         interval = self.service.probe.interval_ms / 1000

@@ -77,6 +77,7 @@ class WatchActivities:
                 transitions, events = await watch.tick(tick)
                 progress.ticks, progress.skipped_ticks = watch.ticks, watch.skipped_ticks
                 progress.max_lateness_ms = watch.max_lateness_ms
+                progress.tilt = watch.tilt
                 for transition in transitions:
                     activity.logger.info("transition: %s", transition.reason)
                     progress.last_transitions = transitions

@@ -61,6 +61,7 @@ class _Member:
             ticks=w.ticks if w else 0,
             skipped_ticks=w.skipped_ticks if w else 0,
             max_lateness_ms=w.max_lateness_ms if w else 0.0,
+            tilt=w.tilt if w else None,
         )
 
 

@@ -48,3 +48,5 @@ class MonitorStatus:
     """A former primary that is not yet the standby of the current one (re-protection owed)."""
     watch_group: str | None = None
     """The watch group that probes this service (its live progress is there); None: alone."""
+    tilt: str | None = None
+    """Set while the service's watch distrusts itself (drc/tilt.py) and acts on nothing."""

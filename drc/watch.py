@@ -43,6 +43,8 @@ class WatchProgress:
     skipped_ticks: int = 0
     max_lateness_ms: float = 0.0
     last_transitions: list[Transition] = field(default_factory=list)
+    tilt: str | None = None
+    """Why the watch distrusts itself now (drc/tilt.py), or None."""
 
 
 @dataclass
@@ -94,6 +96,8 @@ class MemberProgress:
     ticks: int = 0
     skipped_ticks: int = 0
     max_lateness_ms: float = 0.0
+    tilt: str | None = None
+    """Why the watch distrusts itself now (drc/tilt.py), or None."""
 
 
 @dataclass

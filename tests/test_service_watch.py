@@ -73,3 +73,31 @@ async def test_healthy_replicas_are_probed_once_per_tick() -> None:
     watch = ServiceWatch(SVC, tracks, {}, None, None, engine, None, None, time.time)  # type: ignore[arg-type]
     await watch.tick(Tick(time.monotonic(), 0.0, 0))
     assert engine.beats == {"q-a": 1, "q-b": 1}
+
+
+async def test_a_watch_that_ran_late_acts_on_nothing_until_it_is_back_in_time() -> None:
+    engine = ScriptedEngine()
+    tracks = {n: ReplicaTrack(state=ReplicaState.HEALTHY) for n in ("q-a", "q-b")}
+    wall = [1_800_000_000.0]
+    watch = ServiceWatch(SVC, tracks, {}, None, None, engine, None, None, lambda: wall[0])  # type: ignore[arg-type]
+    engine.up["q-b"] = False  # q-b misses every heartbeat from now on
+    transitions, _ = await watch.tick(Tick(time.monotonic(), 2.5, 6))  # a 2.5 s stall
+    assert transitions == [] and engine.beats == {"q-a": 0, "q-b": 0}, "nothing probed"
+    assert watch.tilt is not None and watch.tilt.startswith("the watch ran 2.50 s late")
+    for _ in range(5):  # still within the quiet period: still nothing
+        assert await watch.tick(Tick(time.monotonic(), 0.0, 0)) == ([], [])
+    assert watch.tracks["q-b"].consecutive_failures == 0 and watch.tilt is not None
+
+
+async def test_a_wall_clock_jump_tilts_the_watch() -> None:
+    engine = ScriptedEngine()
+    engine.up["q-b"] = True
+    tracks = {n: ReplicaTrack(state=ReplicaState.HEALTHY) for n in ("q-a", "q-b")}
+    wall = [1_800_000_000.0]
+    watch = ServiceWatch(SVC, tracks, {}, None, None, engine, None, None, lambda: wall[0])  # type: ignore[arg-type]
+    await watch.tick(Tick(time.monotonic(), 0.0, 0))
+    assert watch.tilt is None and engine.beats == {"q-a": 1, "q-b": 1}
+    wall[0] += 3600  # NTP stepped the clock an hour ahead
+    await watch.tick(Tick(time.monotonic(), 0.0, 0))
+    assert watch.tilt is not None and "wall clock jumped +3600" in watch.tilt
+    assert engine.beats == {"q-a": 1, "q-b": 1}

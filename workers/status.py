@@ -44,6 +44,7 @@ async def read_status(
             out.append(f"{service.name}: no monitor answers ({exc.message})")
             continue
         _refresh(status, progress.tracks if progress else {})
+        status.tilt = progress.tilt if progress is not None else None
         if progress is not None and progress.sync:
             status.sync = list(progress.sync.values())
         for replica in status.replicas:
@@ -62,7 +63,9 @@ async def _live(
         groups[status.watch_group] = await group_progress(client, status.watch_group)
     found = groups[status.watch_group]
     member = found.members.get(status.name) if found is not None else None
-    return WatchProgress(member.tracks, member.sync) if member is not None else None
+    if member is None:
+        return None
+    return WatchProgress(member.tracks, member.sync, tilt=member.tilt)
 
 
 async def group_progress(client: Client, group: str) -> GroupProgress | None:
@@ -132,6 +135,7 @@ def status_json(entries: list[MonitorStatus | str]) -> dict[str, Any]:
                 "paused": entry.paused,
                 "frozen": entry.frozen,
                 "unprotected": entry.unprotected,
+                "tilt": entry.tilt,
                 "replicas": [{**asdict(r), "state": r.state.value} for r in entry.replicas],
                 "decisions": [asdict(d) for d in entry.decisions[-5:]],
             }
@@ -177,7 +181,10 @@ def status_table(entries: list[MonitorStatus | str]) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
-    return "\n".join([*lines, "(* = primary)"])
+    tilted = [
+        f"TILT {e.name}: {e.tilt}" for e in entries if isinstance(e, MonitorStatus) and e.tilt
+    ]
+    return "\n".join([*lines, "(* = primary)", *tilted])
 
 
 def _problem(replica: ReplicaStatus) -> str:
