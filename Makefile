@@ -40,11 +40,15 @@ deps:
 	fi
 
 # The tests also look at rendered reports in a real browser: Debian's chromium, driven by
-# Playwright for Python (pip), never a browser download.
+# Playwright for Python (pip), never a browser download. Network cuts between a vantage point and a replica are real iptables rules: Debian's iptables.
 test-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian packages: chromium"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing="$$missing iptables"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 install: deps $(STAMP)
 

@@ -8,6 +8,7 @@ each problem can be reported with its own location.
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -256,6 +257,21 @@ class TrafficControl(StrictModel):
         return home / self.haproxy_state_file
 
 
+class VantagePoint(StrictModel):
+    """A place probes run from.
+
+    A ``drc worker --region NAME`` on task queue ``drc-probes-NAME``, its probes leaving from
+    ``source_address``.
+    """
+
+    name: Name
+    source_address: IPv4Address | None = Field(
+        None,
+        description="Local address the vantage point's probes leave from (e.g. 127.0.0.12); "
+        "unset: the system's choice.",
+    )
+
+
 class StormBrake(StrictModel):
     """Fleet-wide limits on automatic repairs (the Fleet workflow applies them)."""
 
@@ -284,7 +300,22 @@ class Catalog(StrictModel):
         (), description="Executables a runbook's `command` step may run (argv[0], exact)."
     )
     storm_brake: StormBrake = StormBrake()
+    vantage_points: tuple[VantagePoint, ...] = Field(
+        (),
+        description="Where a replica's failure is confirmed before it is repaired: it is "
+        "objectively down only when a majority of these see it down (none: drc's own watch "
+        "decides alone).",
+    )
+    watch_from: Name | None = Field(
+        None,
+        description="The vantage point whose source address drc's own watch probes from (its "
+        "view counts as that vantage point's vote).",
+    )
     services: tuple[Service, ...] = Field(min_length=1)
+
+    def vantage(self, name: str) -> VantagePoint | None:
+        """The vantage point called ``name``, or None."""
+        return next((v for v in self.vantage_points if v.name == name), None)
 
     def service(self, name: str) -> Service | None:
         """The service called ``name``, or None."""
@@ -295,6 +326,15 @@ class Catalog(StrictModel):
         name = self.traffic_control.haproxy_service
         service = self.service(name) if name is not None else None
         return service.replicas[0] if service is not None else None
+
+    @model_validator(mode="after")
+    def _vantage_points_are_distinct(self) -> Catalog:
+        names = [v.name for v in self.vantage_points]
+        if len(names) != len(set(names)):
+            raise ValueError(f"vantage_points: a name is used twice ({', '.join(names)})")
+        if self.watch_from is not None and self.watch_from not in names:
+            raise ValueError(f"watch_from: {self.watch_from!r} is not a vantage point")
+        return self
 
     @model_validator(mode="after")
     def _traffic_manager_is_one_http_replica(self) -> Catalog:

@@ -26,6 +26,7 @@ WATCH_GROUP_PREFIX = "watch-group/"
 FLEET_WORKFLOW = "Fleet"
 FLEET_ID = "fleet"
 """One Fleet workflow per deployment (workflows/fleet.py)."""
+VANTAGE_PROBE = "vantage_probe"
 RECORD_INCIDENT = "record_incident"
 WRITE_REPORT = "write_incident_report"
 REPORT_WORKFLOW = "IncidentReport"
@@ -54,6 +55,11 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 def monitor_id(service: str) -> str:
     """Workflow id of a service's monitor: one per service, forever."""
     return f"{MONITOR_PREFIX}{service}"
+
+
+def vantage_queue(vantage: str) -> str:
+    """The task queue of a vantage point's probe workers (``drc worker --region``)."""
+    return f"drc-probes-{vantage}"
 
 
 def report_id(incident_id: str) -> str:

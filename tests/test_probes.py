@@ -416,3 +416,20 @@ async def test_ticker_on_the_real_clock_yields_no_tick_before_it_is_due() -> Non
     for tick, at in seen:
         assert at >= tick.scheduled - early, (tick, at)
         assert tick.lateness_s >= -early
+
+
+async def test_a_vantage_points_redis_ping_leaves_from_its_source_and_sees_a_hung_server(
+    redis_pair: tuple[RedisServer, RedisServer],
+) -> None:
+    from activities.probes.tcp import probe_redis_ping
+
+    primary, _ = redis_pair
+    answered = await probe_redis_ping("127.0.0.1", primary.port, 500, "127.0.0.12")
+    # From 127.0.0.12 a Redis in protected mode answers -DENIED: alive all the same.
+    assert answered.ok and answered.detail is not None, answered
+    primary.pause()  # connects still complete in the kernel; PING gets no answer
+    try:
+        hung = await probe_redis_ping("127.0.0.1", primary.port, 300, "127.0.0.12")
+    finally:
+        primary.resume()
+    assert not hung.ok and hung.error is not None and "300" in hung.error, hung

@@ -67,12 +67,27 @@ def _check_runbooks() -> dict[str, Runbook]:
 
 
 @app.command()
-def worker(catalog: CatalogOption = None) -> None:
+def worker(
+    catalog: CatalogOption = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Run as the catalog's vantage point REGION instead: only its probes, on task "
+            "queue drc-probes-REGION, from its source address.",
+        ),
+    ] = None,
+) -> None:
     """Run a drc worker alone against any Temporal server ($DRC_TEMPORAL_ADDRESS)."""
     from workers.worker import serve
 
     settings = _settings(catalog)
-    serve(settings, _load(settings))
+    catalog_model = _load(settings)
+    if region is not None and catalog_model.vantage(region) is None:
+        known = ", ".join(v.name for v in catalog_model.vantage_points) or "none"
+        typer.echo(f"error: {region!r} is not a vantage point of the catalog ({known})", err=True)
+        raise typer.Exit(2)
+    serve(settings, catalog_model, region)
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: temporalio 1.35 was seen to crash there
 

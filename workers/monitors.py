@@ -85,6 +85,8 @@ def monitor_config(
         search_attributes=search_attributes,
         watch_group=watch_group,
         fleet=FLEET_ID,
+        vantage_points=[v.name for v in catalog.vantage_points],
+        watch_from=catalog.watch_from,
     )
 
 

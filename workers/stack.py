@@ -21,7 +21,7 @@ from drc.catalog import Catalog
 from drc.settings import Settings
 from workers.devstack import Child, spawn, start_temporal, wait_temporal_ready
 from workers.orphans import adopt_orphans, describe, orphans, stop_orphans
-from workers.supervision import Supervisor
+from workers.supervision import StartPart, Supervisor
 
 TICK_S = 0.25
 
@@ -50,6 +50,10 @@ def run_stack(settings: Settings, catalog: Catalog, demo: bool, ui_port: int) ->
             if socket is not None and catalog.traffic_control.haproxy_service is None:
                 supervision.start("haproxy", lambda _: _start_haproxy(home, socket))
         supervision.start("worker", lambda _: _start_worker(settings, home, logs))
+        for vantage in catalog.vantage_points:  # one probe worker per vantage point
+            supervision.start(
+                f"worker-{vantage.name}", _vantage_starter(settings, home, logs, vantage.name)
+            )
         _print_summary(settings, catalog, home, ui_port, demo)
         while True:
             supervision.tick()
@@ -115,7 +119,11 @@ def _start_haproxy(home: Path, socket: Path) -> Child:
     return Child("haproxy", start_haproxy(config, socket), config.parent / "haproxy.out")
 
 
-def _start_worker(settings: Settings, home: Path, logs: Path) -> Child:
+def _vantage_starter(settings: Settings, home: Path, logs: Path, region: str) -> StartPart:
+    return lambda _: _start_worker(settings, home, logs, region)
+
+
+def _start_worker(settings: Settings, home: Path, logs: Path, region: str | None = None) -> Child:
     env = {
         **os.environ,
         "DRC_TEMPORAL_ADDRESS": settings.temporal_address,
@@ -124,7 +132,9 @@ def _start_worker(settings: Settings, home: Path, logs: Path) -> Child:
         "DRC_CATALOG": str(Path(settings.catalog).resolve()),
     }
     argv = [sys.executable, "-m", "workers.cli", "worker"]
-    return spawn("worker", argv, logs, env=env)
+    if region is not None:
+        argv += ["--region", region]
+    return spawn("worker" if region is None else f"worker-{region}", argv, logs, env=env)
 
 
 def _print_summary(

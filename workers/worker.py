@@ -31,10 +31,12 @@ from activities.reports import ReportActivities
 from activities.state import RedisReplicator, StateReplicator
 from activities.state_actions import StateActions
 from activities.traffic import HAProxyRuntime, TrafficManager, UnconfiguredTrafficManager
+from activities.vantage import VantageActivities
 from activities.watch import WatchActivities
 from activities.watch_group import GroupWatchActivities
 from drc.catalog import Catalog
 from drc.logs import configure_logging
+from drc.names import vantage_queue
 from drc.settings import Settings
 from drc.store.store import IncidentStore
 from workers.connect import connect
@@ -129,7 +131,8 @@ def traffic_manager(catalog: Catalog, home: Path) -> TrafficManager:
 async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set, then shut down cleanly."""
     client = await connect(settings)
-    async with httpx.AsyncClient(timeout=10) as http, ProbeEngine() as engine:
+    source = watch_source(catalog)
+    async with httpx.AsyncClient(timeout=10) as http, ProbeEngine(source_address=source) as engine:
         traffic = traffic_manager(catalog, settings.home)
         state = RedisReplicator()
         notifier = notifier_of(settings, http)
@@ -172,6 +175,33 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
         incidents.close()
 
 
+async def run_vantage_worker(
+    settings: Settings, catalog: Catalog, region: str, stop: asyncio.Event
+) -> None:
+    """A vantage point's probe worker: ``vantage_probe`` on ``drc-probes-<region>`` only."""
+    vantage = catalog.vantage(region)
+    assert vantage is not None  # the CLI checked
+    source = str(vantage.source_address) if vantage.source_address else None
+    client = await connect(settings)
+    async with ProbeEngine(source_address=source) as engine:
+        probes = VantageActivities(region, engine)
+        worker = Worker(
+            client,
+            task_queue=vantage_queue(region),
+            activities=[probes.vantage_probe],
+            graceful_shutdown_timeout=timedelta(seconds=2),
+        )
+        async with worker:
+            log.info("vantage point %s (source %s) on %s", region, source, vantage_queue(region))
+            await stop.wait()
+
+
+def watch_source(catalog: Catalog) -> str | None:
+    """The source address drc's own watch probes from: its ``watch_from`` vantage point's."""
+    vantage = catalog.vantage(catalog.watch_from) if catalog.watch_from else None
+    return str(vantage.source_address) if vantage and vantage.source_address else None
+
+
 def notifier_of(settings: Settings, http: httpx.AsyncClient) -> Notifier:
     """The outbox under ``$DRC_HOME``, and the webhooks of ``DRC_WEBHOOKS`` if any."""
     outbox = OutboxNotifier(settings.home.resolve() / "notifications.jsonl")
@@ -200,15 +230,18 @@ async def _freeze_heap() -> None:
         delay = min(delay * 2, 600.0)
 
 
-def serve(settings: Settings, catalog: Catalog) -> None:
-    """Run the worker in the foreground until SIGINT or SIGTERM."""
+def serve(settings: Settings, catalog: Catalog, region: str | None = None) -> None:
+    """Run the worker (or vantage point ``region``'s) in the foreground until SIGINT/SIGTERM."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(settings, catalog, stop)
+        if region is None:
+            await run_worker(settings, catalog, stop)
+        else:
+            await run_vantage_worker(settings, catalog, region, stop)
 
     configure_logging()
     asyncio.run(main())

@@ -48,6 +48,7 @@ FAILURE_TYPES = {
     "no-drain": "drain_refused",
     "frozen": "frozen",
     "crash-looping": "crash_looping",
+    "partitioned": "partitioned",
 }
 """Decisions (with a severity) that are failures in their own right, by failure type."""
 

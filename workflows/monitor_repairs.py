@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.monitor_core import MonitorCore
 from workflows.monitor_types import RunningRepair
 from workflows.runbook import RunbookInput
+from workflows.vantage_check import objectively_down
 
 MAX_REPROTECT_ATTEMPTS = 3
 
@@ -108,6 +109,13 @@ class Repairs:
             return
         if self.c.fleet is not None and not await self.c.fleet.gate(replica, why):
             return  # held by a root cause, or the storm brake: said why
+        verdict = await objectively_down(self.c, replica)
+        if verdict is not None and not verdict.down:
+            self.c.decide(replica, "partitioned", verdict.reason, severity="high")
+            self.c.schedule(max(2.0, self._detect_s()), replica)  # ask again
+            return
+        if verdict is not None:
+            self.c.decide(replica, "objectively-down", verdict.reason)
         if replica == st.primary and self._fails_over_first(flapping):
             flap = (
                 f"; {replica} is flapping: its restarts are frozen, failing over keeps "
@@ -136,6 +144,10 @@ class Repairs:
                 await self.failover(f"{replica} is crash-looping: {why}")
         elif verdict.action == "no-action":
             self.c.decide(replica, "no-action", verdict.reason)
+
+    def _detect_s(self) -> float:
+        probe = self.svc.probe
+        return probe.failure_threshold * probe.interval_ms / 1000
 
     def freeze(self, replica: str) -> None:
         """Hold ``replica``'s automatic restarts for ``flap_freeze_s``: loud, and bounded."""

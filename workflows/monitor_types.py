@@ -40,6 +40,10 @@ class MonitorConfig:
     """Keep incidents (store, notifications, reports); off only in tests of other things."""
     fleet: str | None = None
     """The Fleet workflow this monitor reports to and takes directives from (None: alone)."""
+    vantage_points: list[str] = field(default_factory=list)
+    """The catalog's vantage points: a failure is confirmed by a majority of them."""
+    watch_from: str | None = None
+    """The vantage point drc's own watch probes from (its view is that one's vote)."""
 
 
 @dataclass

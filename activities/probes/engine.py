@@ -10,7 +10,7 @@ from psycopg.conninfo import conninfo_to_dict
 from activities.probes.http import HttpProber
 from activities.probes.postgres import probe_postgres
 from activities.probes.redis import probe_redis
-from activities.probes.tcp import probe_tcp
+from activities.probes.tcp import probe_redis_ping, probe_tcp
 from drc.catalog import Check, HttpCheck, PostgresCheck, RedisCheck, Replica, TcpCheck
 from drc.model import ProbeResult
 
@@ -18,12 +18,21 @@ from drc.model import ProbeResult
 class ProbeEngine:
     """Heartbeats, health probes and dependency checks over one shared HTTP session."""
 
-    def __init__(self, http: HttpProber | None = None) -> None:
-        self.http = http if http is not None else HttpProber()
+    def __init__(self, http: HttpProber | None = None, source_address: str | None = None) -> None:
+        self.http = http if http is not None else HttpProber(source_address=source_address)
+        self.source_address = source_address
 
     async def heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
-        """GET the replica's heartbeat path (Redis: PING and role); cheap enough every interval."""
+        """GET the replica's heartbeat path (Redis: PING and role); cheap enough every interval.
+
+        From a source address of its own (a vantage point), a Redis replica's heartbeat is a
+        raw PING from that address: redis-py cannot bind a client's source address.
+        """
         if replica.protocol == "redis":
+            if self.source_address is not None:
+                host, port = replica.url.host, replica.url.port
+                assert host is not None and port is not None  # the catalog checks
+                return await probe_redis_ping(host, port, timeout_ms, self.source_address)
             return await probe_redis(_redis_check(replica, timeout_ms))
         return await self.http.get(replica.endpoint(replica.heartbeat_path), timeout_ms)
 

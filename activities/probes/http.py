@@ -21,8 +21,9 @@ class HttpProber:
     about half a core, hence aiohttp for the probe loop.
     """
 
-    def __init__(self, keepalive_s: float = 30.0) -> None:
+    def __init__(self, keepalive_s: float = 30.0, source_address: str | None = None) -> None:
         self._keepalive_s = keepalive_s
+        self._local_addr = (source_address, 0) if source_address else None
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
 
@@ -32,6 +33,7 @@ class HttpProber:
                 limit=0,  # thousands of endpoints; each probe has its own timeout instead
                 keepalive_timeout=self._keepalive_s,  # longer than the probe interval: reuse
                 ttl_dns_cache=300,
+                local_addr=self._local_addr,  # a vantage point's own source address
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

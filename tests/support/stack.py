@@ -108,9 +108,14 @@ class DrcStack:
             "DRC_HOME": str(self.home),
         }
 
-    def spawn_worker(self, name: str = "worker") -> Child:
-        """A ``drc worker`` process, logging to ``logs/<name>.log``; the caller stops it."""
+    def spawn_worker(self, name: str = "worker", region: str | None = None) -> Child:
+        """A ``drc worker`` process, logging to ``logs/<name>.log``; the caller stops it.
+
+        With ``region``, the catalog's vantage point of that name (``drc worker --region``).
+        """
         argv = [sys.executable, "-m", "workers.cli", "worker"]
+        if region is not None:
+            argv += ["--region", region]
         return spawn(name, argv, self.home / "logs", env=self.env())
 
     def start_worker(self) -> Child:
