@@ -91,10 +91,12 @@ def choose_standby(
         restart = f"drc restart {name} {standbys[0]}" if standbys else None
         return StandbyChoice(None, f"no healthy standby ({states})", restart)
     if not service.stateful or force:
-        best = sorted(serving, key=lambda n: state_of(tracks, n) is not ReplicaState.HEALTHY)
+        rank = {n: state_of(tracks, n) is not ReplicaState.HEALTHY for n in serving}
+        best = sorted(serving, key=lambda n: (rank[n], _same_region(service, primary, n)))
         chosen = best[0]
         why = f"{chosen} is the {state_of(tracks, chosen).value} standby"
-        return StandbyChoice(chosen, why)
+        passed = [n for n in best[1:] if rank[n] == rank[chosen]]
+        return StandbyChoice(chosen, why + _region_reason(service, primary, chosen, passed))
     judged = {n: _fitness(service, primary, tracks, sync, n) for n in serving}
     fit = [n for n in serving if judged[n].ok]
     if not fit:
@@ -104,23 +106,52 @@ def choose_standby(
             + "; promoting could lose acknowledged writes",
             _force_command(name, None),
         )
-    return _most_advanced(fit, judged, tracks)
+    return _most_advanced(service, primary, fit, judged, tracks)
 
 
 def _most_advanced(
-    fit: list[str], judged: Mapping[str, Fitness], tracks: Mapping[str, ReplicaTrack]
+    service: Service,
+    primary: str | None,
+    fit: list[str],
+    judged: Mapping[str, Fitness],
+    tracks: Mapping[str, ReplicaTrack],
 ) -> StandbyChoice:
-    ranked = sorted(
-        fit,
-        key=lambda n: (-judged[n].offset, state_of(tracks, n) is not ReplicaState.HEALTHY),
-    )
+    def rank(n: str) -> tuple[int, bool]:
+        return -judged[n].offset, state_of(tracks, n) is not ReplicaState.HEALTHY
+
+    ranked = sorted(fit, key=lambda n: (*rank(n), _same_region(service, primary, n)))
     chosen = ranked[0]
     why = f"{chosen} is the {state_of(tracks, chosen).value} standby: {judged[chosen].reason}"
     if len(ranked) > 1:
         others = ", ".join(f"{n} at {judged[n].offset}" for n in ranked[1:])
         best = judged[chosen].offset
         why += f"; the most advanced of {len(ranked)} fit standbys (offset {best}; {others})"
-    return StandbyChoice(chosen, why)
+    passed = [n for n in ranked[1:] if rank(n) == rank(chosen)]
+    return StandbyChoice(chosen, why + _region_reason(service, primary, chosen, passed))
+
+
+def _region(service: Service, name: str | None) -> str | None:
+    spec = service.replica(name) if name else None
+    return spec.region if spec is not None else None
+
+
+def _same_region(service: Service, primary: str | None, name: str) -> bool:
+    """Whether ``name`` shares the failed primary's region.
+
+    A standby elsewhere is preferred: whatever took the primary down may be taking its region.
+    """
+    return primary is not None and _region(service, name) == _region(service, primary)
+
+
+def _region_reason(service: Service, primary: str | None, chosen: str, passed: list[str]) -> str:
+    """Why the region decided between equal standbys, when it did."""
+    same = [n for n in passed if _same_region(service, primary, n)]
+    if not same or _same_region(service, primary, chosen):
+        return ""
+    return (
+        f"; in {_region(service, chosen)}, preferred to {', '.join(same)} in "
+        f"{_region(service, primary)}, the failed primary's region"
+    )
 
 
 def _check_wanted(

@@ -248,3 +248,24 @@ def test_drain_takes_a_failed_replica_out_but_never_the_last_in_rotation() -> No
         "not draining md-c: it is the last replica in rotation (drained: md-a, md-b)"
     )
     assert drain_verdict(GATEWAY, "og-a", set()).action == "no-action"
+
+
+def test_between_equal_standbys_one_in_another_region_than_the_primarys_is_chosen() -> None:
+    three = service(
+        {
+            "name": "quotes-gw",
+            "redundancy": "active-standby",
+            "primary": "q-a",
+            "replicas": [replica("q-a", "ldn"), replica("q-b", "ldn"), replica("q-c", "nyc")],
+        }
+    )
+    choice = choose_standby(
+        three, "q-a", tracks(q_a=ReplicaState.FAILED, q_b=HEALTHY, q_c=HEALTHY), {}
+    )
+    assert choice.target == "q-c"
+    assert choice.reason == (
+        "q-c is the healthy standby; in nyc, preferred to q-b in ldn, the failed primary's region"
+    )
+    # Health comes first: a degraded standby elsewhere loses to a healthy one next door.
+    degraded = tracks(q_a=ReplicaState.FAILED, q_b=HEALTHY, q_c=ReplicaState.DEGRADED)
+    assert choose_standby(three, "q-a", degraded, {}).reason == "q-b is the healthy standby"
