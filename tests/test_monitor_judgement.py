@@ -8,6 +8,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from drc.model import ReplicaState
 from drc.operator import FailoverRequest, PauseRequest, RestartRequest, RetireRequest
 from drc.sync import AliveSample, SyncStats
+from drc.watch import WatchResult
 from runbooks.runbook import load_builtin_runbooks
 from tests.support.monitor_world import (
     GATEWAY,
@@ -408,4 +409,28 @@ async def test_resume_lifts_the_freeze_of_a_drained_active_active_replica(
         assert said == "lifted the freeze of md-a"
         assert await wait_decision(handle, "unfrozen") == "eve lifted the freeze of md-a"
         await wait_decision(handle, "restart")
+        await handle.terminate()
+
+
+async def test_a_state_primary_its_standby_still_replicates_from_is_unreachable_not_dead(
+    env: DevServer,
+) -> None:
+    world = FakeWorld()
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, svc=STATE)
+        sync = _state_sync(True)
+        sync["redis-b"].primary_reachable = False  # drc cannot reach redis-a; redis-b can
+        cut = failed(STATE, "redis-a", at=100.0, sync=sync)
+        await world.watch_results.put(cut)
+        reason = await wait_decision(handle, "unreachable")
+        assert reason.startswith(
+            "redis-a does not answer drc, but redis-b still replicate(s) from it (replication "
+            "link up): unreachable from drc, not dead"
+        ), reason
+        assert not [r for r in world.ran if "promote" in r]
+        # Then redis-b loses it too: dead after all, failed over on what was last seen.
+        lost = _state_sync(True)
+        lost["redis-b"].link_up, lost["redis-b"].primary_reachable = False, False
+        await world.watch_results.put(WatchResult([], cut.tracks, sync=lost))
+        await wait_decision(handle, "failover-state")
         await handle.terminate()

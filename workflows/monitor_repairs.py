@@ -28,6 +28,7 @@ from workflows.runbook import RunbookInput
 from workflows.vantage_check import objectively_down
 
 MAX_REPROTECT_ATTEMPTS = 3
+PATCH_UNREACHABLE = "unreachable-primary"
 
 
 class Repairs:
@@ -116,6 +117,10 @@ class Repairs:
             return
         if verdict is not None:
             self.c.decide(replica, "objectively-down", verdict.reason)
+        if (unreachable := self._still_replicated_from(replica)) is not None:
+            self.c.decide(replica, "unreachable", unreachable, severity="high")
+            self.c.schedule(max(1.0, self._detect_s()), replica)  # until its standbys agree
+            return
         if replica == st.primary and self._fails_over_first(flapping):
             flap = (
                 f"; {replica} is flapping: its restarts are frozen, failing over keeps "
@@ -144,6 +149,26 @@ class Repairs:
                 await self.failover(f"{replica} is crash-looping: {why}")
         elif verdict.action == "no-action":
             self.c.decide(replica, "no-action", verdict.reason)
+
+    def _still_replicated_from(self, replica: str) -> str | None:
+        """Orchestrator's rule: a primary drc cannot reach is dead only if its standbys say so.
+
+        While a standby still reports a live replication link to it, it is unreachable from
+        drc, not dead, and is not failed over. A process that process control saw die needs
+        no corroboration.
+        """
+        st, svc = self.c.st, self.svc
+        track = st.tracks.get(replica)
+        if not svc.stateful or replica != st.primary or (track and track.dead is not None):
+            return None
+        live = sorted(s.replica for s in st.sync.values() if s.link_up and not s.primary_reachable)
+        if not live or not workflow.patched(PATCH_UNREACHABLE):
+            return None
+        return (
+            f"{replica} does not answer drc, but {', '.join(live)} still replicate(s) from it "
+            "(replication link up): unreachable from drc, not dead; not failing over until "
+            "its standbys lose it too"
+        )
 
     def _detect_s(self) -> float:
         probe = self.svc.probe
