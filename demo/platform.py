@@ -30,6 +30,10 @@ def marker_path(home: Path, replica: str) -> Path:
     ``marker_path(home, f"{replica}.slow-start")`` keeps it from listening after a start, and
     ``marker_path(home, f"{replica}.admin-hang")`` holds its ``/admin/promote`` and
     ``/admin/demote`` until the file is removed (tests catch a repair mid-way with it).
+    The fault switch (demo/services/faults.py): ``marker_path(home, f"{replica}.latency")``
+    holding ``200`` adds 200 ms to every response, heartbeat included, and
+    ``marker_path(home, f"{replica}.errors")`` holding ``0.3`` answers 30 % of requests with
+    500, spread evenly; removing the file ends the fault.
     """
     return demo_dir(home) / "markers" / replica
 
@@ -171,6 +175,10 @@ def replica_command(
         str(marker_path(home, f"{replica.name}.admin-hang")),
         "--slow-start-marker",
         str(marker_path(home, f"{replica.name}.slow-start")),
+        "--latency-marker",
+        str(marker_path(home, f"{replica.name}.latency")),
+        "--error-marker",
+        str(marker_path(home, f"{replica.name}.errors")),
     ]
 
 
@@ -204,6 +212,9 @@ def redis_config(service: Service, replica: Replica, home: Path) -> str:
         "protected-mode no",
         "repl-diskless-sync yes",
         "repl-diskless-sync-delay 0",
+        # A standby reports its link to a hung primary down after this: until then drc takes
+        # the primary for unreachable, not dead (Orchestrator's rule), and does not fail over.
+        "repl-timeout 5",
     ]
     primary = service.replica(service.primary) if service.primary else None
     if primary is not None and primary.name != replica.name:

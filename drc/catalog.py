@@ -64,6 +64,42 @@ class Thresholds(StrictModel):
     latency_degraded_ms: float | None = Field(
         None, gt=0, description="Heartbeat latency above this marks the replica degraded."
     )
+    latency_baseline: bool = Field(
+        True,
+        description="Also learn each replica's normal heartbeat latency from its clean samples "
+        "(as TCP learns a round-trip time) and count a heartbeat far above it as slow.",
+    )
+    latency_baseline_k: float = Field(
+        4, gt=0, description="Slow: above baseline + k × deviation, and above both bounds below."
+    )
+    latency_baseline_ratio: float = Field(
+        3, ge=1, description="...and above ratio × baseline (jitter of a steady service is fine)."
+    )
+    latency_baseline_floor_ms: float = Field(
+        50,
+        ge=0,
+        description="...and above this: below it a busy prober's own scheduling delay "
+        "outweighs the service's.",
+    )
+    latency_baseline_min_samples: int = Field(
+        20, ge=1, description="Clean samples the baseline learns before it judges."
+    )
+    latency_baseline_relearn_s: float | None = Field(
+        3600,
+        gt=0,
+        description="After this long of nothing but slow heartbeats, they teach the baseline "
+        "too: a sustained shift becomes the new normal. Null: never.",
+    )
+    error_rate_window: int = Field(
+        20, ge=2, le=1000, description="Last probes (heartbeats and /health) the error rate counts."
+    )
+    error_rate_max: float | None = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="A share of failed probes above this, in a full window, degrades a replica "
+        "that is not failed (error_rate_increase). Null: off.",
+    )
     sync_lag_ms: float = Field(
         100, gt=0, description="Replicated state: replication lag above this is sync_degraded."
     )

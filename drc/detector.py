@@ -2,17 +2,28 @@
 
 No I/O and no clock of its own: the caller passes ``now``. A replica fails only after
 ``failure_threshold`` consecutive missed heartbeats and recovers only after
-``recovery_threshold`` consecutive good ones (hysteresis); degradation (slow heartbeat or a
-failing /health) needs the same run lengths. Between the first miss and the threshold a replica is
-*suspect*: visible in its counters, but not a transition, so a blip costs no workflow history.
+``recovery_threshold`` consecutive good ones (hysteresis). Between the first miss and the
+threshold a replica is *suspect*: visible in its counters, but not a transition, so a blip
+costs no workflow history.
+
+A replica that answers is *degraded* after ``failure_threshold`` answered samples in a row with
+a condition (drc/conditions.py) and healthy again after ``recovery_threshold`` clean ones: slow
+heartbeats (above ``latency_degraded_ms`` or the learned baseline, drc/baseline.py), a failing
+/health, or too many failed probes in the error-rate window. Every transition names its
+condition and severity. A degraded replica that shows a more important condition than the one
+reported is reported again (degraded → degraded): ranks only rise within one episode, so that
+happens at most twice per episode, and it does not count towards flapping.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drc.catalog import Redundancy, Service
+from drc import baseline
+from drc.catalog import Redundancy, Service, Thresholds
+from drc.conditions import Condition, failed_share, rank, record, severity
 from drc.model import ProbeResult, ReplicaState, ReplicaTrack, ServiceState, Transition
+from drc.reasons import transition_reason
 
 STABLE_STATES = frozenset(
     {ReplicaState.UNKNOWN, ReplicaState.HEALTHY, ReplicaState.DEGRADED, ReplicaState.FAILED}
@@ -47,25 +58,97 @@ class Detector:
             r.name: known.get(r.name) or ReplicaTrack(since=now) for r in service.replicas
         }
 
+    @property
+    def thresholds(self) -> Thresholds:
+        """The service's degradation thresholds."""
+        return self.service.thresholds
+
     def observe(self, replica: str, obs: Observation, now: float) -> Transition | None:
         """Record one observation; return the transition it causes, if any."""
         track = self.tracks[replica]
+        self._record_outcomes(track, obs)  # first: it needs the /health result before this one
         _count(track, obs, now)
         if obs.heartbeat.ok:
-            if self.is_degraded_sample(track):
-                track.consecutive_degraded += 1
-                track.consecutive_clean = 0
-            else:
-                track.consecutive_clean += 1
-                track.consecutive_degraded = 0
+            self._judge(track, obs.heartbeat.latency_ms, now)
         else:
             # A miss is not a clean probe: recovery from degradation needs an unbroken run.
             track.consecutive_clean = 0
         new = self._target_state(track)
-        if new is track.state:
-            self._expire_flapping(track, now)
-            return None
-        return self._transition(replica, track, new, now)
+        if new is not track.state or (obs.heartbeat.ok and self._worse_condition(track)):
+            return self._transition(replica, track, new, now)
+        self._expire_flapping(track, now)
+        return None
+
+    def conditions(self, track: ReplicaTrack) -> list[Condition]:
+        """What is wrong with the replica as of its latest answered sample, most important first."""
+        found = []
+        if self._error_rate_high(track):
+            found.append(Condition.ERROR_RATE)
+        if track.health_error is not None:
+            found.append(Condition.HEALTH)
+        if track.consecutive_slow > 0:
+            found.append(Condition.LATENCY)
+        return found
+
+    def is_degraded_sample(self, track: ReplicaTrack) -> bool:
+        """Whether the latest sample of ``track`` counts against it as degraded."""
+        return bool(self.conditions(track))
+
+    def _record_outcomes(self, track: ReplicaTrack, obs: Observation) -> None:
+        """Add this tick's heartbeat (and /health) outcomes to the error-rate window.
+
+        Not while the replica is failed (a dead replica's misses would make it "erring" the
+        moment it is back) nor for misses forgiven because it is starting. A /health that
+        keeps failing is one condition (health_check_failing), not a stream of errors: only a
+        failure after a pass counts, or a dependency that is down would read as an error rate.
+        """
+        beat = obs.heartbeat
+        if self.thresholds.error_rate_max is None or track.state is ReplicaState.FAILED:
+            return
+        if not beat.ok and obs.starting is not None:
+            return
+        outcomes = [not beat.ok]
+        health = obs.health
+        if beat.ok and health is not None and (health.ok or track.health_error is None):
+            outcomes.append(not health.ok)
+        track.error_window = record(track.error_window, outcomes, self.thresholds.error_rate_window)
+
+    def _judge(self, track: ReplicaTrack, latency_ms: float, now: float) -> None:
+        """Judge an answered sample: slow or not, degraded or clean; let a clean one teach."""
+        if baseline.is_slow(latency_ms, track, self.thresholds):
+            track.consecutive_slow += 1
+            track.slow_since = now if track.slow_since is None else track.slow_since
+        else:
+            track.consecutive_slow, track.slow_since = 0, None
+        found = self.conditions(track)
+        teaches = not found or (found == [Condition.LATENCY] and self._relearning(track, now))
+        if teaches and self.thresholds.latency_baseline:
+            baseline.learn(track, latency_ms)
+        if found:
+            track.consecutive_degraded += 1
+            track.consecutive_clean = 0
+        else:
+            track.consecutive_clean += 1
+            track.consecutive_degraded = 0
+
+    def _relearning(self, track: ReplicaTrack, now: float) -> bool:
+        """Slow for ``latency_baseline_relearn_s`` without a break: the shift is the new normal."""
+        after = self.thresholds.latency_baseline_relearn_s
+        return (
+            after is not None and track.slow_since is not None and now - track.slow_since >= after
+        )
+
+    def _error_rate_high(self, track: ReplicaTrack) -> bool:
+        limit = self.thresholds.error_rate_max
+        share = failed_share(track.error_window, self.thresholds.error_rate_window)
+        return limit is not None and share is not None and share[0] / share[1] > limit
+
+    def _worse_condition(self, track: ReplicaTrack) -> bool:
+        """A degraded replica now shows a more important condition than the one reported."""
+        if track.state is not ReplicaState.DEGRADED:
+            return False
+        found = self.conditions(track)
+        return bool(found) and rank(found[0]) > rank(track.condition)
 
     def _target_state(self, track: ReplicaTrack) -> ReplicaState:
         probe = self.service.probe
@@ -78,7 +161,7 @@ class Detector:
         if track.state in (ReplicaState.FAILED, ReplicaState.UNKNOWN):
             if track.consecutive_successes < probe.recovery_threshold:
                 return track.state
-            return ReplicaState.DEGRADED if self._degraded_now(track) else ReplicaState.HEALTHY
+            return ReplicaState.DEGRADED if track.consecutive_degraded > 0 else ReplicaState.HEALTHY
         if (
             track.state is ReplicaState.HEALTHY
             and track.consecutive_degraded >= probe.failure_threshold
@@ -91,18 +174,30 @@ class Detector:
             return ReplicaState.HEALTHY
         return track.state
 
-    def _degraded_now(self, track: ReplicaTrack) -> bool:
-        return track.consecutive_degraded > 0
-
     def _transition(
         self, replica: str, track: ReplicaTrack, new: ReplicaState, now: float
     ) -> Transition:
-        window = self.service.thresholds.flap_window_s
-        track.transition_times = [t for t in track.transition_times if now - t < window] + [now]
-        track.flapping = len(track.transition_times) >= self.service.thresholds.flap_max_transitions
-        reason = self._reason(replica, track, new)
-        old, track.state, track.since = track.state, new, now
-        return Transition(replica, old, new, reason, now, flapping=track.flapping)
+        condition = self._condition_of(track, new)
+        if new is not track.state:  # a degraded replica reported again is no change of state
+            window = self.thresholds.flap_window_s
+            track.transition_times = [t for t in track.transition_times if now - t < window]
+            track.transition_times.append(now)
+            track.flapping = len(track.transition_times) >= self.thresholds.flap_max_transitions
+            track.since = now
+        reason = transition_reason(replica, track, new, condition, self.thresholds)
+        old, track.state = track.state, new
+        named = condition.value if condition is not None else None  # plain str on the wire
+        track.condition = named if new is ReplicaState.DEGRADED else None
+        if new is ReplicaState.FAILED:
+            _forget_answers(track)
+        return Transition(replica, old, new, reason, now, track.flapping, named, severity(named))
+
+    def _condition_of(self, track: ReplicaTrack, new: ReplicaState) -> Condition | None:
+        if new is ReplicaState.FAILED:
+            return Condition.DOWN
+        if new is ReplicaState.DEGRADED:
+            return next(iter(self.conditions(track)), None)
+        return None
 
     def _expire_flapping(self, track: ReplicaTrack, now: float) -> None:
         if (
@@ -114,40 +209,6 @@ class Detector:
             track.flapping = (
                 len(track.transition_times) >= self.service.thresholds.flap_max_transitions
             )
-
-    def _reason(self, replica: str, track: ReplicaTrack, new: ReplicaState) -> str:
-        if new is ReplicaState.FAILED and track.dead is not None:
-            return (
-                f"{replica} missed {_heartbeats(track.consecutive_failures)} "
-                f"(last error: {track.last_error}) and {track.dead}: dead, not a blip"
-            )
-        if new is ReplicaState.FAILED:
-            return (
-                f"{replica} missed {track.consecutive_failures} heartbeats in a row "
-                f"(last error: {track.last_error})"
-            )
-        if new is ReplicaState.DEGRADED:
-            return f"{replica} is degraded: {self._degradation(track)}"
-        if track.state is ReplicaState.DEGRADED:
-            return (
-                f"{replica} recovered from degradation after {track.consecutive_clean} clean probes"
-            )
-        return (
-            f"{replica} answered {track.consecutive_successes} heartbeats in a row "
-            f"({_ms(track.latency_ms)})"
-        )
-
-    def _degradation(self, track: ReplicaTrack) -> str:
-        if track.health_error:
-            return f"health check failing: {track.health_error}"
-        limit = self.service.thresholds.latency_degraded_ms
-        return f"heartbeat latency {_ms(track.latency_ms)} above {limit:g} ms"
-
-    def is_degraded_sample(self, track: ReplicaTrack) -> bool:
-        """Whether the latest sample of ``track`` counts against it as degraded."""
-        limit = self.service.thresholds.latency_degraded_ms
-        slow = limit is not None and track.latency_ms is not None and track.latency_ms > limit
-        return slow or track.health_error is not None
 
 
 def _count(track: ReplicaTrack, obs: Observation, now: float) -> None:
@@ -176,12 +237,9 @@ def _count(track: ReplicaTrack, obs: Observation, now: float) -> None:
     track.last_ok_at = now
 
 
-def _heartbeats(count: int) -> str:
-    return "a heartbeat" if count == 1 else f"{count} heartbeats in a row"
-
-
-def _ms(value: float | None) -> str:
-    return "no latency yet" if value is None else f"{value:.1f} ms"
+def _forget_answers(track: ReplicaTrack) -> None:
+    """A failed replica starts over when back: its old errors and slowness say nothing of it."""
+    track.error_window, track.consecutive_slow, track.slow_since = "", 0, None
 
 
 def is_suspect(track: ReplicaTrack) -> bool:

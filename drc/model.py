@@ -67,6 +67,20 @@ class ReplicaTrack:
     """Set while process control confirms a missing replica's process is gone."""
     failing_since: float | None = None
     """The first failed probe of the current run of misses (an incident's impact start)."""
+    latency_baseline_ms: float | None = None
+    """The replica's normal heartbeat latency, learned from clean samples (drc/baseline.py)."""
+    latency_deviation_ms: float = 0.0
+    """How far clean samples stray from the baseline on average (TCP's rttvar)."""
+    latency_samples: int = 0
+    """Clean samples the baseline has learned from; it judges from ``min_samples`` on."""
+    consecutive_slow: int = 0
+    """Answered heartbeats in a row that were slow (absolute or learned limit)."""
+    slow_since: float | None = None
+    """When the current run of slow heartbeats began: a long one re-teaches the baseline."""
+    error_window: str = ""
+    """The last ``error_rate_window`` probe outcomes, oldest first: "1" failed, "0" passed."""
+    condition: str | None = None
+    """While degraded: the condition last reported (drc/conditions.py)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,11 @@ class Transition:
     reason: str
     at: float
     flapping: bool = False
+    condition: str | None = None
+    """What it is about: ``down``, ``error_rate_increase``, ``health_check_failing``,
+    ``latency_degradation`` (drc/conditions.py); None for a recovery."""
+    severity: str | None = None
+    """``critical`` (down), ``high`` (error rate), ``medium`` (latency, failing health check)."""
 
 
 @dataclass(frozen=True)

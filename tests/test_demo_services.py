@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from demo.platform import supervisor_config
+from demo.services.faults import Faults
 from drc.catalog_loader import load_catalog
 from tests.support.net import assert_eventually
 from tests.support.supervisor import Platform, running_platform
@@ -155,6 +156,8 @@ def test_demo_config_never_lets_supervisord_restart_on_its_own(tmp_path: Path):
     assert "port=127.0.0.1:18001" in config
     assert f"--fail-marker {tmp_path}/demo/markers/og-a" in config
     assert f"--admin-hang-marker {tmp_path}/demo/markers/og-a.admin-hang" in config
+    assert f"--latency-marker {tmp_path}/demo/markers/og-a.latency" in config
+    assert f"--error-marker {tmp_path}/demo/markers/og-a.errors" in config
     assert "--depends risk-engine=http://127.0.0.1:18111" in config
     [haproxy] = [p for p in programs if p.startswith("haproxy]")]
     assert f" -f {tmp_path}/demo/haproxy.cfg -db\n" in haproxy  # HAProxy, in the foreground
@@ -231,3 +234,73 @@ async def test_promotion_fails_while_the_promote_fail_marker_exists(
     assert refused.status_code == 500 and "promotion refused" in refused.json()["error"]
     beat = await http.get(platform.url("og-b", "/health/heartbeat"))
     assert beat.json()["role"] == "standby"
+
+
+# --- the fault switch ----------------------------------------------------------------------------
+
+
+def _pattern(faults: Faults, kind: tuple[str, str, str], n: int) -> str:
+    return "".join("x" if faults.fails(kind) else "." for _ in range(n))
+
+
+def test_an_error_share_fails_that_share_evenly_per_kind_of_request(tmp_path: Path):
+    marker = tmp_path / "og-a.errors"
+    faults = Faults(error_marker=marker)
+    beat, health = ("GET", "/health/heartbeat", "drc-probe"), ("GET", "/health", "drc-probe")
+    assert _pattern(faults, beat, 10) == "." * 10, "no file, no fault"
+    marker.write_text("0.3\n")
+    pattern = _pattern(faults, beat, 100)
+    assert pattern.count("x") == 30 and "xx" not in pattern
+    assert all(pattern[i : i + 10].count("x") == 3 for i in range(0, 100, 10))
+    assert _pattern(faults, health, 10) == "...x..x..x", "each kind keeps its own share"
+    marker.write_text("0.1")
+    assert _pattern(faults, ("POST", "/orders", "x"), 20) == ".........x.........x"
+    marker.write_text("1")
+    assert _pattern(faults, beat, 5) == "xxxxx"
+    marker.write_text("not a number")
+    assert _pattern(faults, beat, 5) == "....."
+    marker.unlink()
+    assert faults.error_share() == 0.0
+
+
+def test_a_latency_marker_holds_milliseconds(tmp_path: Path):
+    marker = tmp_path / "og-a.latency"
+    faults = Faults(latency_marker=marker)
+    assert faults.delay_ms() == 0.0
+    marker.write_text("200")
+    assert faults.delay_ms() == 200.0
+    marker.write_text("-5")
+    assert faults.delay_ms() == 0.0
+
+
+async def test_the_fault_switch_slows_and_fails_a_running_replica_until_removed(
+    platform: Platform, http: httpx.AsyncClient
+):
+    url = platform.url("md-a", "/health/heartbeat")
+
+    async def timed() -> tuple[float, int]:
+        started = asyncio.get_running_loop().time()
+        status = (await http.get(url)).status_code
+        return (asyncio.get_running_loop().time() - started) * 1000, status
+
+    latency = platform.marker("md-a.latency")
+    latency.write_text("200")
+    slow = [await timed() for _ in range(3)]
+    assert all(ms >= 200 and status == 200 for ms, status in slow), slow
+    latency.unlink()
+    fast, _ = await timed()
+    assert fast < 150, fast
+
+    errors = platform.marker("md-a.errors")
+    errors.write_text("0.3")
+    answers = [await http.get(url) for _ in range(20)]
+    statuses = "".join("x" if a.status_code == 500 else "." for a in answers)
+    assert statuses.count("x") == 6 and "xx" not in statuses, statuses
+    failed = next(a for a in answers if a.status_code == 500)
+    assert "injected fault: 0.3 of requests fail" in failed.json()["error"]
+    health = [(await http.get(platform.url("md-a", "/health"))).status_code for _ in range(10)]
+    assert health.count(500) == 3, "the health endpoint too"
+    errors.unlink()
+    assert {(await http.get(url)).status_code for _ in range(10)} == {200}
+    other = await http.get(platform.url("md-b", "/health/heartbeat"))
+    assert other.status_code == 200, "only the marked replica"

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drc.catalog import Service
+from drc.conditions import rank
 from drc.detector import STABLE_STATES, Detector, Observation, is_suspect, service_state
 from drc.model import ProbeResult, ReplicaState, ReplicaTrack, ServiceState, Transition
 
@@ -19,6 +20,11 @@ U, H, D, F = (
     ReplicaState.DEGRADED,
     ReplicaState.FAILED,
 )
+
+# Every transition names its condition and severity (drc/conditions.py); recoveries name none.
+DOWN: dict[str, Any] = {"condition": "down", "severity": "critical"}
+SLOW: dict[str, Any] = {"condition": "latency_degradation", "severity": "medium"}
+UNHEALTHY: dict[str, Any] = {"condition": "health_check_failing", "severity": "medium"}
 
 
 def make_service(
@@ -142,7 +148,12 @@ def test_unknown_becomes_failed_after_failure_threshold_misses() -> None:
     assert is_suspect(clock.track)
     t = clock.one(miss())
     assert t == Transition(
-        "og-a", U, F, "og-a missed 3 heartbeats in a row (last error: connection refused)", 3.0
+        "og-a",
+        U,
+        F,
+        "og-a missed 3 heartbeats in a row (last error: connection refused)",
+        3.0,
+        **DOWN,
     )
     assert not is_suspect(clock.track)
 
@@ -151,7 +162,9 @@ def test_unknown_replica_whose_first_passes_are_slow_comes_up_degraded() -> None
     clock = Clock(Detector(make_service(recovery=2, latency_ms=100)))
     transitions = clock.feed([ok(250), ok(250)])
     assert transitions == [
-        Transition("og-a", U, D, "og-a is degraded: heartbeat latency 250.0 ms above 100 ms", 2.0)
+        Transition(
+            "og-a", U, D, "og-a is degraded: heartbeat latency 250.0 ms above 100 ms", 2.0, **SLOW
+        )
     ]
 
 
@@ -216,7 +229,7 @@ def test_degraded_replica_fails_after_failure_threshold_misses() -> None:
     assert clock.one(miss()) is None
     t = clock.one(miss("timeout"))
     assert t == Transition(
-        "og-a", D, F, "og-a missed 2 heartbeats in a row (last error: timeout)", clock.now
+        "og-a", D, F, "og-a missed 2 heartbeats in a row (last error: timeout)", clock.now, **DOWN
     )
 
 
@@ -257,7 +270,7 @@ def test_latency_above_limit_degrades_after_failure_threshold_slow_samples() -> 
     assert clock.track.state is H
     t = clock.one(ok(180.04))
     assert t == Transition(
-        "og-a", H, D, "og-a is degraded: heartbeat latency 180.0 ms above 100 ms", clock.now
+        "og-a", H, D, "og-a is degraded: heartbeat latency 180.0 ms above 100 ms", clock.now, **SLOW
     )
 
 
@@ -307,7 +320,12 @@ def test_failing_health_degrades_with_the_health_error_in_the_reason() -> None:
     assert clock.one(ok(health=failing_check())) is None
     t = clock.one(ok(health=failing_check()))
     assert t == Transition(
-        "og-a", H, D, "og-a is degraded: health check failing: redis: connection refused", clock.now
+        "og-a",
+        H,
+        D,
+        "og-a is degraded: health check failing: redis: connection refused",
+        clock.now,
+        **UNHEALTHY,
     )
 
 
@@ -408,7 +426,12 @@ def test_tracks_passed_in_are_resumed_and_their_counters_continue() -> None:
     assert detector.tracks["og-b"] == ReplicaTrack(since=100)
     t = detector.observe("og-a", miss(), 101)
     assert t == Transition(
-        "og-a", H, F, "og-a missed 3 heartbeats in a row (last error: connection refused)", 101
+        "og-a",
+        H,
+        F,
+        "og-a missed 3 heartbeats in a row (last error: connection refused)",
+        101,
+        **DOWN,
     )
 
 
@@ -533,7 +556,8 @@ def test_healthy_is_entered_only_after_recovery_threshold_passes(
         before = clock.track.state
         t = clock.one(ok() if beat else miss())
         if t is not None and t.new is H:
-            assert before in (U, F)
+            # From degraded too: misses that never reach the threshold raise the error rate.
+            assert before in (U, F, D)
             assert run >= recovery
 
 
@@ -547,7 +571,7 @@ def test_every_step_keeps_the_track_consistent(
     health_failing = False
     clean_run = 0
     for beat_ok, latency, health_ok in samples:
-        before = clock.track.state
+        before, condition_before = clock.track.state, clock.track.condition
         health = None if health_ok is None else (healthy_check() if health_ok else failing_check())
         if not beat_ok:
             health_failing = False  # a miss forgets /health results (judged fresh on return)
@@ -561,13 +585,16 @@ def test_every_step_keeps_the_track_consistent(
         # hysteresis: back from degraded only after an unbroken run of clean probes
         if t is not None and (t.old, t.new) == (D, H):
             assert clean_run >= recovery
-        # (b) a transition is returned iff the state changed, and it says so faithfully
-        assert (t is not None) == (track.state is not before)
+        # (b) a transition is returned iff the state changed, or a degraded replica shows a
+        # more important condition than the one reported (degraded again); it says so faithfully
+        if track.state is not before:
+            assert t is not None and track.since == clock.now
+        if t is not None and t.old is t.new:
+            assert t.new is D and rank(t.condition) > rank(condition_before)
         if t is not None:
             assert (t.replica, t.old, t.new, t.at) == ("og-a", before, track.state, clock.now)
             assert t.reason.startswith("og-a ")
             assert t.flapping == track.flapping
-            assert track.since == clock.now
         # (c) suspect, recovering and crash-looping are overlays, never the state itself
         assert track.state in STABLE_STATES
         # (d) a replica cannot be both on a run of misses and a run of passes

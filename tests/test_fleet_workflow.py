@@ -126,7 +126,11 @@ async def test_at_system_failure_automatic_repairs_wait_for_a_token(env: DevServ
         await report(fleet, "order-state", "down")
         reason = await wait_decision(monitor, "brake-paced")
         assert reason.startswith("system_failure: 2 of 4 services down (50% ≥ 30%)")
-        assert any(n.kind == "brake-paced" and n.severity == "critical" for n in world.notes)
+
+        async def paged() -> None:  # the notification is its own activity, delivered after
+            assert any(n.kind == "brake-paced" and n.severity == "critical" for n in world.notes)
+
+        await assert_eventually(paged)
 
         await world.watch_results.put(failed(GATEWAY, "og-b", at=time.time()))
         await wait_decision(monitor, "paced")

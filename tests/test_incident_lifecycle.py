@@ -7,6 +7,8 @@ import time
 import pytest
 
 from drc.incident import Incident
+from drc.model import ReplicaState, Transition
+from drc.watch import WatchResult
 from tests.support.monitor_world import (
     GATEWAY,
     FakeWorld,
@@ -14,6 +16,7 @@ from tests.support.monitor_world import (
     healthy,
     key,
     start_monitor,
+    track,
     wait_decision,
 )
 from tests.support.net import assert_eventually
@@ -150,3 +153,37 @@ async def test_a_store_that_is_away_delays_records_but_loses_none(env: DevServer
         await assert_eventually(outbox_empty)
         assert key(handle)
         await handle.terminate()
+
+
+async def test_an_error_rate_increase_is_a_failure_and_an_incident(env: DevServer) -> None:
+    world = FakeWorld()
+    async with new_worker(env.client, WORKFLOWS, world.activities()) as worker:
+        handle = await start_monitor(env, worker.task_queue, runbooks=False)
+        now = time.time()
+        reason = "og-b failed 6 of its last 20 probes (30 %, limit 20 %)"
+        tracks = {r.name: track(ReplicaState.HEALTHY) for r in GATEWAY.replicas}
+        tracks["og-b"] = track(ReplicaState.DEGRADED, now)
+        bad = Transition(
+            "og-b",
+            ReplicaState.HEALTHY,
+            ReplicaState.DEGRADED,
+            reason,
+            now,
+            condition="error_rate_increase",
+            severity="high",
+        )
+        await world.watch_results.put(WatchResult([bad], tracks))
+        incident = await assert_eventually(lambda: _open_incident(world))
+        assert incident.type == "error_rate_increase" and incident.cause == reason
+        failures = [f for u in world.updates for f in u.failures]
+        assert [(f.type, f.severity, f.replica) for f in failures] == [
+            ("error_rate_increase", "high", "og-b")
+        ]
+        assert world.calls["stop"] == [], "a degraded replica serves: it is not restarted"
+        await handle.terminate()
+
+
+async def _open_incident(world: FakeWorld) -> Incident:
+    incident = only_incident(world)
+    assert incident.status == "open"
+    return incident

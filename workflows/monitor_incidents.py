@@ -101,6 +101,29 @@ class IncidentBook:
         self._failure(transition.replica, kind, severity, transition.reason, transition.at)
         self.dirty = True
 
+    def on_degraded(self, transition: Transition) -> None:
+        """A replica serves, but badly (latency, error rate, a failing check): a failure record.
+
+        A high-severity condition (error rate, failing health check) also opens an incident
+        and pages; a medium one (latency) is recorded only.
+        """
+        if not self.enabled or transition.condition is None:
+            return
+        severity = transition.severity or "medium"
+        if severity in ("critical", "high") and self.open is None:
+            self._open(
+                transition.condition,
+                "high",
+                transition.reason,
+                transition.at,
+                transition.at,
+                transition.replica,
+            )
+        self._failure(
+            transition.replica, transition.condition, severity, transition.reason, transition.at
+        )
+        self.dirty = True
+
     def repair_starting(self, repair: RunningRepair, severity: str) -> str | None:
         """The incident a repair belongs to (opened for it when none is: an operator's word)."""
         if not self.enabled:

@@ -203,6 +203,8 @@ class Watching:
                     transition.replica, transition.reason, transition.flapping
                 )
             elif transition.new in (ReplicaState.HEALTHY, ReplicaState.DEGRADED):
+                if transition.new is ReplicaState.DEGRADED and c.book is not None:
+                    c.book.on_degraded(transition)  # slow, erroring: serving, but reported
                 self._on_recovered(transition.replica)
 
     def _on_recovered(self, replica: str) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from demo.services import market_data, order_gateway, risk_engine
 from demo.services.app import ReplicaConfig, create_app
+from demo.services.faults import Faults
 from demo.services.orders import RedisOrderStore
 from demo.services.role import PRIMARY, STANDBY, Role
 from demo.services.role import add_routes as add_role_routes
@@ -76,6 +77,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="wait before listening while this file exists (a replica still loading)",
     )
     parser.add_argument(
+        "--latency-marker",
+        type=Path,
+        metavar="PATH",
+        help="while this file exists, add the milliseconds it holds to every response",
+    )
+    parser.add_argument(
+        "--error-marker",
+        type=Path,
+        metavar="PATH",
+        help="while this file exists, answer the share of requests it holds (0-1) with 500",
+    )
+    parser.add_argument(
         "--redis",
         metavar="URL",
         help="order-gateway: keep orders in Redis at URL (acknowledged after WAIT 1)",
@@ -100,9 +113,10 @@ def build_app(
     depends: dict[str, tuple[str, ...]],
     role: Role | None = None,
     redis_url: str | None = None,
+    faults: Faults | None = None,
 ) -> web.Application:
     """The aiohttp application of one replica of ``service``."""
-    app = create_app(ReplicaConfig(service, replica, depends))
+    app = create_app(ReplicaConfig(service, replica, depends), faults)
     add_role_routes(app, role or Role(PRIMARY))
     if service == "order-gateway" and redis_url is not None:
         SERVICES[service](app, RedisOrderStore(redis_url))
@@ -124,7 +138,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     while args.slow_start_marker is not None and args.slow_start_marker.exists():
         time.sleep(0.05)  # loading: running, but not listening yet
     role = Role.load(args.role, args.role_file, args.promote_fail_marker, args.admin_hang_marker)
-    app = build_app(args.service, args.replica, parse_depends(args.depends), role, args.redis)
+    faults = Faults(args.latency_marker, args.error_marker)
+    depends = parse_depends(args.depends)
+    app = build_app(args.service, args.replica, depends, role, args.redis, faults)
     print(
         f"{args.service}/{args.replica} listening on http://{args.host}:{args.port}",
         file=sys.stderr,

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from demo.services.faults import FAULTS, Faults, inject_faults
 from demo.services.role import ROLE
 
 HEALTH_TIMEOUT_S = 0.3
@@ -52,10 +53,14 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 STARTED = web.AppKey("started", float)
 
 
-def create_app(config: ReplicaConfig) -> web.Application:
-    """An application with the health endpoints and an HTTP client for the dependencies."""
-    app = web.Application()
+def create_app(config: ReplicaConfig, faults: Faults | None = None) -> web.Application:
+    """An application with the health endpoints and an HTTP client for the dependencies.
+
+    ``faults`` (demo/services/faults.py) slows or fails its requests while its markers exist.
+    """
+    app = web.Application(middlewares=[inject_faults])
     app[CONFIG] = config
+    app[FAULTS] = faults or Faults()
     app[STARTED] = time.monotonic()
     app.cleanup_ctx.append(_http_client)
     app.router.add_get("/health/heartbeat", heartbeat)
