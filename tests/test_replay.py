@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workers.sandbox import SANDBOX
+from workflows.fleet import FleetWorkflow
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.report import IncidentReportWorkflow
 from workflows.restart import RestartReplicaWorkflow
@@ -26,12 +27,13 @@ from workflows.watch_group import WatchGroupWorkflow
 ROOT = Path(__file__).parent / "replay" / "histories"
 HISTORIES = sorted(ROOT.glob("*/*.json"))
 KINDS = ("monitor_", "restart_", "failover_", "failover-state_", "reprotect", "drain_")
-SETS = ("solo-watch", "grouped-watch", "grouped-watch-inputs", "incidents")
+SETS = ("solo-watch", "grouped-watch", "grouped-watch-inputs", "incidents", "fleet")
 """Sets of fixtures, each recorded by one drc version: monitors that watch alone (before
 grouped watching); watched by a WatchGroup; past the patch that starts a new watch
 generation only when the watch's inputs change (workflows/monitor.py, PATCH_WATCH_INPUTS);
-and keeping incidents, with their report runs (workflows/monitor_incidents.py,
-PATCH_INCIDENTS)."""
+keeping incidents, with their report runs (workflows/monitor_incidents.py,
+PATCH_INCIDENTS); and reporting to the Fleet workflow, with conditions beyond up/down
+(workflows/fleet_link.py, PATCH_FLEET)."""
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -47,8 +49,11 @@ def test_the_fixtures_cover_every_kind_of_run_in_every_set() -> None:
     for name in SETS[1:]:
         grouped = [p.name for p in HISTORIES if p.parent.name == name]
         assert any(n.startswith("watch-group_") for n in grouped), f"no WatchGroup in {name}"
-    reports = [p.name for p in HISTORIES if p.parent.name == "incidents"]
-    assert any(n.startswith("report_") for n in reports), "no IncidentReport in incidents"
+    for name in SETS[3:]:
+        reports = [p.name for p in HISTORIES if p.parent.name == name]
+        assert any(n.startswith("report_") for n in reports), f"no IncidentReport in {name}"
+    fleet = [p.name for p in HISTORIES if p.parent.name == "fleet"]
+    assert any(n.startswith("fleet-") for n in fleet), "no Fleet history in fleet"
 
 
 @pytest.mark.parametrize(
@@ -62,6 +67,7 @@ async def test_a_recorded_history_replays_on_todays_code(path: Path) -> None:
             RunbookWorkflow,
             WatchGroupWorkflow,
             IncidentReportWorkflow,
+            FleetWorkflow,
         ],
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,

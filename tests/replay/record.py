@@ -128,7 +128,7 @@ async def save(stack: DrcStack, into: Path) -> int:
     for old in into.glob("*.json"):
         old.unlink()
     saved = 0
-    kinds = ("ServiceMonitor", "RestartReplica", "Runbook", "WatchGroup", "IncidentReport")
+    kinds = ("ServiceMonitor", "RestartReplica", "Runbook", "WatchGroup", "IncidentReport", "Fleet")
     async for execution in stack.client.list_workflows(""):
         if execution.workflow_type not in kinds:
             continue
