@@ -103,9 +103,14 @@ async def _live_progress(client: Client, workflow_id: str) -> WatchProgress | No
 
 
 def _refresh(status: MonitorStatus, live: dict[str, ReplicaTrack]) -> None:
+    """Overlay the watch's live counters on the monitor's view, unless they are older.
+
+    The watch heartbeats its tracks at most every few seconds; a track whose state began
+    before the state the monitor already applied is stale, and must not hide it.
+    """
     for replica in status.replicas:
         track = live.get(replica.name)
-        if track is None:
+        if track is None or track.since < replica.since:
             continue
         replica.latency_ms = track.latency_ms
         replica.consecutive_failures = track.consecutive_failures
