@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +15,15 @@ from drc.model import ServiceState
 from drc.names import FLEET_ID
 from tests.support.incidents import incidents_of
 from tests.support.net import assert_eventually
-from tests.support.stack import TRAFFIC_MANAGER, DrcStack, demo_like_catalog, running_drc
+from tests.support.stack import (
+    TRAFFIC_MANAGER,
+    DrcStack,
+    all_healthy,
+    demo_like_catalog,
+    healthy_drc,
+    run_drc,
+    running_drc,
+)
 from workflows.fleet import FleetWorkflow
 
 pytestmark = pytest.mark.integration
@@ -27,14 +34,8 @@ DEPENDENTS = ("risk-engine", "order-gateway")
 
 @pytest.fixture
 async def drc(tmp_path: Path) -> AsyncIterator[DrcStack]:
-    async with running_drc(tmp_path) as stack:
-        await assert_eventually(lambda: _all_healthy(stack), timeout=60)
+    async with healthy_drc(tmp_path) as stack:
         yield stack
-
-
-async def _all_healthy(stack: DrcStack) -> None:
-    states = {s.name: s.state for s in (await stack.status()).values()}
-    assert set(states.values()) == {ServiceState.HEALTHY}, states
 
 
 async def _fleet(stack: DrcStack) -> FleetStatus:
@@ -43,14 +44,7 @@ async def _fleet(stack: DrcStack) -> FleetStatus:
 
 
 def _drc(stack: DrcStack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        env={**stack.env(), "DRC_OPERATOR": "gil"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_drc(stack, *args, operator="gil")
 
 
 async def test_a_dependency_outage_is_one_incident_and_its_dependents_wait_for_it(
@@ -88,7 +82,7 @@ async def test_a_dependency_outage_is_one_incident_and_its_dependents_wait_for_i
         drc.platform.marker(replica).unlink()
         done = _drc(drc, "restart", ROOT, replica, "--reason", "markers removed")
         assert done.returncode == 0, done.stderr
-    await assert_eventually(lambda: _all_healthy(drc), timeout=90)
+    await assert_eventually(lambda: all_healthy(drc), timeout=90)
 
     async def released() -> None:
         fleet = await _fleet(drc)
@@ -113,7 +107,7 @@ async def test_forty_percent_of_services_down_is_a_system_failure_repaired_at_th
     services = ("market-data", "risk-engine", "order-state", "order-gateway", TRAFFIC_MANAGER)
     catalog = demo_like_catalog(restart={"crash_loop_max": 10}, services=services)
     async with running_drc(tmp_path, catalog) as stack:
-        await assert_eventually(lambda: _all_healthy(stack), timeout=90)
+        await assert_eventually(lambda: all_healthy(stack), timeout=90)
         victims = ("md-a", "md-b", "re-a")  # market-data and risk-engine: 2 of 5 services
         for replica in victims:
             stack.platform.marker(replica).touch()  # their restarts fail until the brake is on
@@ -144,7 +138,7 @@ async def test_forty_percent_of_services_down_is_a_system_failure_repaired_at_th
         await assert_eventually(each_restart_failed_once, timeout=60)
         for replica in victims:
             stack.platform.marker(replica).unlink()
-        await assert_eventually(lambda: _all_healthy(stack), timeout=120)
+        await assert_eventually(lambda: all_healthy(stack), timeout=120)
 
         async def back_to_normal() -> FleetStatus:
             fleet = await _fleet(stack)

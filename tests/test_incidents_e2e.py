@@ -16,11 +16,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 
 from drc.incident import Incident
-from drc.model import ServiceState
-from drc.process import venv_bin
 from tests.support.incidents import incidents_of
 from tests.support.net import assert_eventually
-from tests.support.stack import DrcStack, running_drc
+from tests.support.stack import DrcStack, healthy_drc, run_drc
 from tests.test_failover_e2e import OrderClient
 
 pytestmark = pytest.mark.integration
@@ -51,25 +49,12 @@ ROW = re.compile(
 
 @pytest.fixture
 async def drc(tmp_path: Path) -> AsyncIterator[DrcStack]:
-    async with running_drc(tmp_path) as stack:
-        await assert_eventually(lambda: _all_healthy(stack), timeout=60)
+    async with healthy_drc(tmp_path) as stack:
         yield stack
 
 
-async def _all_healthy(stack: DrcStack) -> None:
-    states = {s.name: s.state for s in (await stack.status()).values()}
-    assert set(states.values()) == {ServiceState.HEALTHY}, states
-
-
 def _drc(stack: DrcStack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(venv_bin("drc")), *args],
-        env=stack.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_drc(stack, *args)
 
 
 async def _resolved(stack: DrcStack, count: int) -> list[Incident]:

@@ -9,6 +9,7 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import xmlrpc.client
@@ -25,9 +26,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from demo.haproxy import check_haproxy_config, start_haproxy, stop_haproxy, write_haproxy_config
 from drc.catalog import Catalog, Replica, Service, TrafficControl
 from drc.catalog_loader import load_catalog, parse_catalog
+from drc.model import ServiceState
 from drc.settings import DEFAULT_CATALOG
 from drc.status import MonitorStatus
-from tests.support.net import free_port
+from tests.support.net import assert_eventually, free_port
 from tests.support.supervisor import Platform, running_platform, small_catalog
 from workers.devstack import Child, spawn, start_temporal, wait_temporal_ready
 from workers.status import read_status
@@ -216,3 +218,31 @@ async def running_drc(
                     stack.worker.stop()
     finally:
         temporal.stop()
+
+
+async def all_healthy(stack: DrcStack) -> None:
+    """Every service of the stack is healthy (for ``assert_eventually``)."""
+    states = {s.name: s.state for s in (await stack.status()).values()}
+    assert set(states.values()) == {ServiceState.HEALTHY}, states
+
+
+@asynccontextmanager
+async def healthy_drc(tmp_path: Path, catalog: Catalog | None = None) -> AsyncIterator[DrcStack]:
+    """``running_drc``, once every service is healthy."""
+    async with running_drc(tmp_path, catalog) as stack:
+        await assert_eventually(lambda: all_healthy(stack), timeout=90)
+        yield stack
+
+
+def run_drc(
+    stack: DrcStack, *args: str, operator: str = "tester"
+) -> subprocess.CompletedProcess[str]:
+    """The real ``drc`` CLI against the stack, as ``operator``; never raises on its exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        env={**stack.env(), "DRC_OPERATOR": operator},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
