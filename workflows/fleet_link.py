@@ -6,6 +6,8 @@ without it. A monitor without ``MonitorConfig.fleet`` judges alone (nothing here
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -15,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.monitor_core import MonitorCore
 
 PATCH_FLEET = "fleet"
+PATCH_REPORT_IN_BACKGROUND = "fleet-report-in-background"
 
 
 class FleetLink:
@@ -23,6 +26,7 @@ class FleetLink:
     def __init__(self, core: MonitorCore) -> None:
         self.c = core
         self._unreachable = False
+        self._sending: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -45,10 +49,24 @@ class FleetLink:
                 report.repairing,
             )
         )
-        if key == self.c.st.fleet_sent:
+        if key == self.c.st.fleet_sent or key == self._sending:
             return
-        if await self._signal("report", report):
-            self.c.st.fleet_sent = key
+        if not workflow.patched(PATCH_REPORT_IN_BACKGROUND):
+            if await self._signal("report", report):
+                self.c.st.fleet_sent = key
+            return
+        # Sent in the background: the monitor's loop (a repair's next step) never waits for
+        # the fleet's server round trip.
+        self._sending = key
+        asyncio.get_running_loop().create_task(self._send(report, key))
+
+    async def _send(self, report: ServiceHealthReport, key: str) -> None:
+        try:
+            if await self._signal("report", report):
+                self.c.st.fleet_sent = key
+        finally:
+            if self._sending == key:
+                self._sending = None
 
     def _report(self) -> ServiceHealthReport:
         st, svc = self.c.st, self.c.cfg.service
