@@ -80,6 +80,8 @@ class MonitorCore:
         """The watch must start again from the monitor's tracks (not only on new inputs)."""
         self.rescheduled = False
         self._notifications: list[ActivityHandle[None]] = []
+        self._starting: set[str] = set()
+        """Repairs whose start is in flight: an end that arrives meanwhile is an earlier run's."""
         self.book: IncidentBook | None = None
         """The open incident's bookkeeping (set by the workflow)."""
         self.fleet: FleetLink | None = None
@@ -208,6 +210,7 @@ class MonitorCore:
         """Start ``RestartReplica`` as ``wid`` (or attach to the one running) and follow it."""
         self.st.running[wid] = repair  # before any await: one restart per replica at a time
         incident = self.book.repair_starting(repair, severity) if self.book else None
+        self._starting.add(wid)
         try:
             child = await workflow.start_child_workflow(
                 RestartReplicaWorkflow.run,
@@ -219,9 +222,12 @@ class MonitorCore:
                 static_details=repair_details(self.cfg.service.name, repair, self.st.incident),
             )
         except WorkflowAlreadyStartedError:
+            self._starting.discard(wid)
             self._follow(wid, None)  # started by someone else: follow that run
             self._joined(wid, repair)
             return
+        finally:
+            self._starting.discard(wid)
         self._track(wid, child)
         self._joined(wid, repair)
 
@@ -231,6 +237,7 @@ class MonitorCore:
         """Start ``Runbook`` as ``wid`` (or attach to the one running) and follow it."""
         self.st.running[wid] = repair  # before any await: one repair of a kind at a time
         incident = self.book.repair_starting(repair, severity) if self.book else None
+        self._starting.add(wid)
         try:
             child = await workflow.start_child_workflow(
                 RunbookWorkflow.run,
@@ -242,9 +249,12 @@ class MonitorCore:
                 static_details=repair_details(self.cfg.service.name, repair, self.st.incident),
             )
         except WorkflowAlreadyStartedError:
+            self._starting.discard(wid)
             self._follow(wid, None)
             self._joined(wid, repair)
             return
+        finally:
+            self._starting.discard(wid)
         self._track(wid, child)
         self._joined(wid, repair)
 
@@ -288,8 +298,8 @@ class MonitorCore:
     def take_end(self, end: RepairEnd) -> RunningRepair | None:
         """The running repair ``end`` belongs to, removed; None for a duplicate or stale end."""
         repair = self.st.running.get(end.workflow_id)
-        if repair is None:
-            return None
+        if repair is None or end.workflow_id in self._starting:
+            return None  # unknown, or an earlier run's end while a new run is being started
         if repair.run_id and end.run_id and repair.run_id != end.run_id:
             return None  # the end of an earlier run of the same id
         del self.st.running[end.workflow_id]
