@@ -16,7 +16,6 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -24,6 +23,7 @@ from temporalio import activity
 
 from drc.names import NOTIFY
 from drc.repair import Notification
+from reports.fmt import iso_s
 
 log = logging.getLogger("drc.notify")
 
@@ -108,13 +108,12 @@ class FanoutNotifier(Notifier):
 
 def webhook_body(note: Notification, key: str) -> dict[str, object]:
     """The JSON a webhook receives: the notification, ISO-8601 time, and Slack's ``text``."""
-    at = datetime.fromtimestamp(note.at, UTC).isoformat(timespec="milliseconds")
     where = f"{note.service}/{note.replica}" if note.replica else note.service
     incident = f" [{note.incident_id}]" if note.incident_id else ""
     text = f"[drc] {note.severity.upper()} {note.kind} {where}{incident}: {note.summary}"
     return {
         **asdict(note),
-        "at": at.replace("+00:00", "Z"),
+        "at": iso_s(note.at),
         "text": text,
         "key": key,
     }

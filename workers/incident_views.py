@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from drc.incident import FailureRecord, Incident
 from drc.store.availability import FailuresSummary, HistorySummary
+from reports.fmt import iso_s
 
 
 def iso(seconds: float | None) -> str | None:
-    """UTC ISO-8601 with milliseconds and ``Z``; None stays None."""
-    if seconds is None:
-        return None
-    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
+    """UTC ISO-8601 with milliseconds and ``Z``, as reports write it; None stays None."""
+    return None if seconds is None else iso_s(seconds)
 
 
 def _span(start: float, end: float | None) -> str:

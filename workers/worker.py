@@ -131,7 +131,7 @@ def traffic_manager(catalog: Catalog, home: Path) -> TrafficManager:
 async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set, then shut down cleanly."""
     client = await connect(settings)
-    source = watch_source(catalog)
+    source = vantage_source(catalog, catalog.watch_from)  # drc's own watch probes from there
     async with httpx.AsyncClient(timeout=10) as http, ProbeEngine(source_address=source) as engine:
         traffic = traffic_manager(catalog, settings.home)
         state = RedisReplicator()
@@ -179,9 +179,7 @@ async def run_vantage_worker(
     settings: Settings, catalog: Catalog, region: str, stop: asyncio.Event
 ) -> None:
     """A vantage point's probe worker: ``vantage_probe`` on ``drc-probes-<region>`` only."""
-    vantage = catalog.vantage(region)
-    assert vantage is not None  # the CLI checked
-    source = str(vantage.source_address) if vantage.source_address else None
+    source = vantage_source(catalog, region)
     client = await connect(settings)
     async with ProbeEngine(source_address=source) as engine:
         probes = VantageActivities(region, engine)
@@ -196,9 +194,9 @@ async def run_vantage_worker(
             await stop.wait()
 
 
-def watch_source(catalog: Catalog) -> str | None:
-    """The source address drc's own watch probes from: its ``watch_from`` vantage point's."""
-    vantage = catalog.vantage(catalog.watch_from) if catalog.watch_from else None
+def vantage_source(catalog: Catalog, name: str | None) -> str | None:
+    """The source address vantage point ``name``'s probes leave from (None: the system's)."""
+    vantage = catalog.vantage(name) if name else None
     return str(vantage.source_address) if vantage and vantage.source_address else None
 
 

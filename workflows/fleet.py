@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -40,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from drc.incident import FailureRecord, IncidentUpdate
     from drc.names import FLEET_WORKFLOW, RECORD_INCIDENT, monitor_id
+from workflows.incident_outbox import RECORD_RETRY
 
 MAX_NOTES = 50
 MAX_HISTORY = 5000
@@ -178,7 +178,7 @@ class FleetWorkflow:
             IncidentUpdate(None, failures=[failure]),
             start_to_close_timeout=timedelta(seconds=30),
             schedule_to_close_timeout=timedelta(hours=1),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            retry_policy=RECORD_RETRY,
             summary=f"record {kind}",
         )
 
