@@ -90,7 +90,8 @@ async def test_terminated_failover_and_reprotect_do_not_block_the_next_repair(
     assert reason.endswith("finishing the failover to og-b (every step converges)"), reason
     hold_b.unlink()
     await assert_eventually(lambda: _decision(stack, GATEWAY, "failover-done"), timeout=60)
-    assert await _executions(stack, failover) == ["COMPLETED", "TERMINATED"]
+    # The runbook signals its end to the monitor just before its execution completes.
+    await assert_eventually(lambda: _ran_as(stack, failover, ["COMPLETED", "TERMINATED"]))
 
     await assert_eventually(lambda: _held_at(stack, reprotect, "action_replica_demote"), 60)
     await stack.client.get_workflow_handle(reprotect).terminate(reason="operator drill")
@@ -108,8 +109,14 @@ async def test_terminated_failover_and_reprotect_do_not_block_the_next_repair(
         assert status.primary == "og-a" and not status.repairs_running, status
 
     await assert_eventually(failed_back, timeout=60)
-    assert await _executions(stack, failover) == ["COMPLETED", "COMPLETED", "TERMINATED"]
+    await assert_eventually(
+        lambda: _ran_as(stack, failover, ["COMPLETED", "COMPLETED", "TERMINATED"])
+    )
     _assert_logged_as_json(stack, "failover-terminated")
+
+
+async def _ran_as(stack: DrcStack, workflow_id: str, statuses: list[str]) -> None:
+    assert await _executions(stack, workflow_id) == statuses
 
 
 def _assert_logged_as_json(stack: DrcStack, action: str) -> None:
