@@ -37,45 +37,49 @@ class RepairEndActivities:
     @activity.defn(name=AWAIT_REPAIR_END)
     async def await_repair_end(self, ref: RepairRef) -> RepairEnd:
         """Wait until the workflow ends and say how. Read-only, so any retry is safe."""
-        handle = self._client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id)
-        while True:
-            try:
-                desc = await handle.describe()
-            except RPCError as exc:
-                if exc.status is RPCStatusCode.NOT_FOUND:
-                    return RepairEnd(
-                        ref.workflow_id, ref.run_id, "failed", f"{ref.workflow_id} not found"
-                    )
-                raise
-            status = _STATUS.get(desc.status) if desc.status is not None else None
-            if status is not None:
-                return await self._end(ref, desc.run_id, status)
-            activity.heartbeat(desc.status.name if desc.status else "unknown")
-            await asyncio.sleep(POLL_S)
+        return await wait_for_end(self._client, ref)
 
-    async def _end(self, ref: RepairRef, run_id: str, status: EndStatus) -> RepairEnd:
-        handle = self._client.get_workflow_handle(ref.workflow_id, run_id=run_id)
+
+async def wait_for_end(client: Client, ref: RepairRef) -> RepairEnd:
+    """Poll ``ref`` until it ends, heartbeating from inside an activity; how it ended."""
+    handle = client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id)
+    while True:
         try:
-            value = await handle.result(follow_runs=False)
-        except WorkflowFailureError as err:
-            cause = err.cause
-            if isinstance(cause, TerminatedError):
-                said = f": {cause.message}" if cause.message not in ("", "Terminated") else ""
+            desc = await handle.describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
                 return RepairEnd(
-                    ref.workflow_id, run_id, "terminated", f"{ref.workflow_id} was terminated{said}"
+                    ref.workflow_id, ref.run_id, "failed", f"{ref.workflow_id} not found"
                 )
-            if isinstance(cause, CancelledError):
-                return RepairEnd(
-                    ref.workflow_id, run_id, "cancelled", f"{ref.workflow_id} was cancelled"
-                )
-            if isinstance(cause, WorkflowTimeoutError):
-                return RepairEnd(
-                    ref.workflow_id, run_id, "timed_out", f"{ref.workflow_id} timed out"
-                )
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            runbook = _runbook_of(cause)
-            return RepairEnd(ref.workflow_id, run_id, status, message, runbook=runbook)
-        return _completed(ref.workflow_id, run_id, value)
+            raise
+        status = _STATUS.get(desc.status) if desc.status is not None else None
+        if status is not None:
+            return await _end(client, ref, desc.run_id, status)
+        activity.heartbeat(desc.status.name if desc.status else "unknown")
+        await asyncio.sleep(POLL_S)
+
+
+async def _end(client: Client, ref: RepairRef, run_id: str, status: EndStatus) -> RepairEnd:
+    handle = client.get_workflow_handle(ref.workflow_id, run_id=run_id)
+    try:
+        value = await handle.result(follow_runs=False)
+    except WorkflowFailureError as err:
+        cause = err.cause
+        if isinstance(cause, TerminatedError):
+            said = f": {cause.message}" if cause.message not in ("", "Terminated") else ""
+            return RepairEnd(
+                ref.workflow_id, run_id, "terminated", f"{ref.workflow_id} was terminated{said}"
+            )
+        if isinstance(cause, CancelledError):
+            return RepairEnd(
+                ref.workflow_id, run_id, "cancelled", f"{ref.workflow_id} was cancelled"
+            )
+        if isinstance(cause, WorkflowTimeoutError):
+            return RepairEnd(ref.workflow_id, run_id, "timed_out", f"{ref.workflow_id} timed out")
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        runbook = _runbook_of(cause)
+        return RepairEnd(ref.workflow_id, run_id, status, message, runbook=runbook)
+    return _completed(ref.workflow_id, run_id, value)
 
 
 def _runbook_of(cause: BaseException | None) -> RunbookResult | None:

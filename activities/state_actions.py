@@ -44,6 +44,7 @@ class StateActions:
             self.caught_up,
             self.promote,
             self.replicate_from,
+            self.repoint_standbys,
             self.wait_in_sync,
             self.verify_frontend,
         ]
@@ -157,6 +158,30 @@ class StateActions:
         except StateError as exc:
             raise to_application_error(exc) from exc
         return ActionResult(inp.action, f"{name} ({ep}) now replicates {source}: role {info.role}")
+
+    @activity.defn(name="action_state_repoint_standbys")
+    @heartbeating
+    async def repoint_standbys(self, inp: ActionInput) -> ActionResult:
+        """The service's other standbys follow the new primary ``replica``.
+
+        Idempotent: following the same primary twice is a no-op. A standby that does not
+        answer (its host or region is gone) is skipped: it is not lost, only not yet protected.
+        """
+        source, primary = _endpoint(inp, "replica")
+        skip = {source, inp.args.get("from_replica", "")}
+        said: list[str] = []
+        for other in inp.service.replicas:
+            if other.name in skip or other.protocol != "redis":
+                continue
+            ep = replica_endpoint(inp.service, other.name)
+            try:
+                await self._state.replicate_from(ep, primary)
+                await self._state.persist(ep)
+            except StateError as exc:
+                said.append(f"{other.name} skipped ({exc})")
+            else:
+                said.append(f"{other.name} follows {source}")
+        return ActionResult(inp.action, "; ".join(said) or f"no other standby than {source}")
 
     @activity.defn(name="action_state_wait_in_sync")
     @heartbeating

@@ -187,6 +187,12 @@ def _backend(service: Service) -> list[str]:
         line += "check inter 200ms fall 2 rise 2"
         if service.redundancy is Redundancy.ACTIVE_STANDBY and replica.name != service.primary:
             line += " backup"
+            if _is_tcp(service):
+                # A state standby starts in maintenance: a pooled client connection must never
+                # land on a read-only replica, even while a failover has the new primary held
+                # (with three replicas, the third would otherwise take every connection then).
+                # The failover's switch makes the promoted one ready.
+                line += " disabled"
         lines.append(line)
     return lines
 

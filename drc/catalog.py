@@ -326,6 +326,22 @@ class StormBrake(StrictModel):
     )
 
 
+class Evacuation(StrictModel):
+    """What the fleet does when every replica of a region failed (``region_down``)."""
+
+    enabled: bool = Field(
+        True,
+        description="Evacuate the region: fail every service whose primary is there over to "
+        "its replicas elsewhere, dependencies first (evacuate-region/<region>).",
+    )
+    return_check_s: float = Field(
+        30,
+        gt=0,
+        description="While the region stays down, how often its replicas are tried again "
+        "(re-protected as standbys, restarted) to learn whether it returned.",
+    )
+
+
 class Catalog(StrictModel):
     """The whole redundancy model drc watches."""
 
@@ -336,6 +352,7 @@ class Catalog(StrictModel):
         (), description="Executables a runbook's `command` step may run (argv[0], exact)."
     )
     storm_brake: StormBrake = StormBrake()
+    evacuation: Evacuation = Evacuation()
     vantage_points: tuple[VantagePoint, ...] = Field(
         (),
         description="Where a replica's failure is confirmed before it is repaired: it is "

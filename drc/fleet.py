@@ -11,6 +11,9 @@ argument and do no I/O, so every rule is unit- and property-tested.
   by a fleet-wide token bucket.
 - **Blindness**: when every region looks down at once, drc suspects its own eyes first
   (Kubernetes' zone eviction rule) and freezes every automatic repair until a region answers.
+- **Region down**: when one region (of several) has every replica failed, it is evacuated
+  (``drc.evacuation``): at full speed, as Kubernetes evicts from a wholly disrupted zone while
+  the others are healthy, whatever the brake's pace for the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class ServiceNode:
 
     depends_on: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
+    replica_regions: tuple[tuple[str, str], ...] = ()
+    """(replica, region) for every replica, in catalog order."""
+    redundancy: str = ""
 
 
 @dataclass
@@ -162,6 +168,34 @@ def regions_all_down(
     return regions if all(r in down for r in regions) else None
 
 
+MIN_SERVICES_IN_DOWN_REGION = 2
+"""A region that holds one service only is never "down": that is the service's own loss."""
+
+
+def regions_down(
+    reports: Mapping[str, ServiceHealthReport], graph: Mapping[str, ServiceNode]
+) -> list[str]:
+    """Regions that are down while another region is not: every replica there failed.
+
+    A region is down when every service with a replica in it reports every one of those
+    replicas failed (``regions_down`` of its report), and it holds replicas of at least
+    ``MIN_SERVICES_IN_DOWN_REGION`` services (one service's loss is that service's incident).
+    Empty for a catalog of one region, and when every region is down at once (that is
+    ``regions_all_down``: drc's blindness).
+    """
+    regions = sorted({r for node in graph.values() for r in node.regions})
+    if len(regions) < 2 or regions_all_down(reports, graph) is not None:
+        return []
+    down = []
+    for region in regions:
+        members = [name for name, node in graph.items() if region in node.regions]
+        if len(members) >= MIN_SERVICES_IN_DOWN_REGION and all(
+            name in reports and region in reports[name].regions_down for name in members
+        ):
+            down.append(region)
+    return down if len(down) < len(regions) else []
+
+
 def brake(
     health: Mapping[str, Health],
     reports: Mapping[str, ServiceHealthReport],
@@ -207,6 +241,10 @@ class FleetConfig:
     graph: dict[str, ServiceNode] = field(default_factory=dict)
     bucket_per_minute: float = 12.0
     system_failure_share: float = 0.3
+    evacuate: bool = True
+    """Evacuate a region whose every replica failed (catalog ``evacuation.enabled``)."""
+    return_check_s: float = 30.0
+    """How often an evacuated region's return is tried (catalog ``evacuation``)."""
 
 
 @dataclass
@@ -217,6 +255,8 @@ class FleetDirective:
     root_incident: str | None = None
     mode: BrakeMode = "normal"
     reason: str = ""
+    evacuating: list[str] = field(default_factory=list)
+    """Regions being evacuated: automatic repairs of replicas there wait for the evacuation."""
 
 
 @dataclass
@@ -272,3 +312,5 @@ class FleetStatus:
     waiting: list[str]
     incidents: list[OpenIncident]
     notes: list[FleetNote]
+    evacuations: dict[str, str] = field(default_factory=dict)
+    """Region -> the workflow id of its running evacuation."""

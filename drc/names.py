@@ -31,6 +31,11 @@ RECORD_INCIDENT = "record_incident"
 WRITE_REPORT = "write_incident_report"
 REPORT_WORKFLOW = "IncidentReport"
 REPORT_PREFIX = "report/"
+EVACUATION_WORKFLOW = "EvacuateRegion"
+EVACUEE_WORKFLOW = "EvacuateService"
+EVACUATION_PREFIX = "evacuate-region/"
+EVACUATE_SERVICE = "evacuate_service"
+RESTORE_SERVICE = "restore_service"
 
 
 def watch_group_id(index: int) -> str:
@@ -60,6 +65,16 @@ def monitor_id(service: str) -> str:
 def vantage_queue(vantage: str) -> str:
     """The task queue of a vantage point's probe workers (``drc worker --region``)."""
     return f"drc-probes-{vantage}"
+
+
+def evacuation_id(region: str) -> str:
+    """Workflow id of a region's evacuation: one at a time per region."""
+    return f"{EVACUATION_PREFIX}{region}"
+
+
+def evacuee_id(region: str, service: str) -> str:
+    """Workflow id of one service's part in its region's evacuation (a child of it)."""
+    return f"{EVACUATION_PREFIX}{region}/{service}"
 
 
 def report_id(incident_id: str) -> str:

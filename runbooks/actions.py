@@ -130,6 +130,13 @@ _ALL = (
         ("replica", "primary"),
     ),
     _spec(
+        "state.repoint_standbys",
+        "Every other Redis replica of the service (not replica, not from_replica) REPLICAOF "
+        "replica, persisted; one that does not answer is skipped and said (its re-protection "
+        "brings it back).",
+        ("replica", "from_replica"),
+    ),
+    _spec(
         "state.wait_in_sync",
         "Wait until the replica's offset equals its primary's (timeout_s, default 60).",
         ("replica", "primary"),

@@ -40,6 +40,10 @@ def fleet_lines(fleet: FleetStatus | str) -> str:
             f"INCIDENT {incident.incident_id} on {incident.service}: root cause "
             f"{incident.root_cause}{held}"
         )
+    for region, wid in fleet.evacuations.items():
+        lines.append(
+            f"EVACUATING {region}: {wid} (automatic repairs of its replicas wait for it)"
+        )
     return "\n".join(lines)
 
 

@@ -96,11 +96,19 @@ def fleet_config(catalog: Catalog) -> FleetConfig:
         s.name: ServiceNode(
             depends_on=tuple(s.depends_on),
             regions=tuple(sorted({r.region for r in s.replicas})),
+            replica_regions=tuple((r.name, r.region) for r in s.replicas),
+            redundancy=s.redundancy.value,
         )
         for s in catalog.services
     }
-    brake = catalog.storm_brake
-    return FleetConfig(graph, brake.repairs_per_minute, brake.system_failure_share)
+    brake, evacuation = catalog.storm_brake, catalog.evacuation
+    return FleetConfig(
+        graph,
+        brake.repairs_per_minute,
+        brake.system_failure_share,
+        evacuate=evacuation.enabled,
+        return_check_s=evacuation.return_check_s,
+    )
 
 
 async def start_fleet(client: Client, catalog: Catalog, task_queue: str) -> None:

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.actions import RunbookActivities
+from activities.evacuation import EvacuationActivities
 from activities.incidents import IncidentActivities
 from activities.notify import (
     FanoutNotifier,
@@ -42,6 +43,7 @@ from drc.store.store import IncidentStore
 from workers.connect import connect
 from workers.monitors import ensure_monitors
 from workers.sandbox import SANDBOX
+from workflows.evacuation import EvacuateRegionWorkflow, EvacuateServiceWorkflow
 from workflows.fleet import FleetWorkflow
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.report import IncidentReportWorkflow
@@ -82,6 +84,7 @@ def build_worker(
     recovery = RecoveryActivities(engine, controller)
     actions = RunbookActivities(traffic, controller, engine, http)
     state_actions = StateActions(state)
+    evacuation = EvacuationActivities(client)
     return Worker(
         client,
         task_queue=task_queue,
@@ -92,6 +95,8 @@ def build_worker(
             WatchGroupWorkflow,
             IncidentReportWorkflow,
             FleetWorkflow,
+            EvacuateRegionWorkflow,
+            EvacuateServiceWorkflow,
         ],
         activities=[
             watch.watch_service,
@@ -103,6 +108,8 @@ def build_worker(
             ends.await_repair_end,
             incidents.record_incident,
             reports.write_incident_report,
+            evacuation.evacuate_service,
+            evacuation.restore_service,
             *actions.activities(),
             *state_actions.activities(),
         ],

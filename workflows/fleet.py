@@ -8,6 +8,11 @@ by token; ``frozen`` when every region looks down at once), and signals each mon
 directive changed. While paced, monitors ask for a token (``request_token``) before an
 automatic repair, and the fleet grants them from its bucket as it refills. Operator repairs are
 never held or paced.
+
+A region whose every replica failed (while another region answers) is evacuated by a child
+``evacuate-region/<region>`` (workflows/evacuation.py, patch ``region-evacuation``); until it
+ends, directives name the region so that monitors hold their automatic repairs of replicas
+there. The fleet follows the evacuation to its end however it ends, across continue-as-new.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from drc.evacuation import EvacuationInput, dependency_levels, evacuees
     from drc.fleet import (
         NORMAL_REASON,
         BrakeMode,
@@ -35,11 +43,23 @@ with workflow.unsafe.imports_passed_through():
         brake,
         failure_rate,
         holds,
+        regions_down,
         system_health,
     )
     from drc.incident import FailureRecord, IncidentUpdate
-    from drc.names import FLEET_WORKFLOW, RECORD_INCIDENT, monitor_id
+    from drc.names import (
+        AWAIT_REPAIR_END,
+        EVACUATION_WORKFLOW,
+        FLEET_WORKFLOW,
+        RECORD_INCIDENT,
+        evacuation_id,
+        monitor_id,
+    )
+    from drc.repair import RepairEnd, RepairRef
 from workflows.incident_outbox import RECORD_RETRY
+
+PATCH_EVACUATION = "region-evacuation"
+FOLLOW_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 
 MAX_NOTES = 50
 MAX_HISTORY = 5000
@@ -56,6 +76,10 @@ class FleetState:
     bucket: TokenBucket | None = None
     queue: list[TokenRequest] = field(default_factory=list)
     notes: list[FleetNote] = field(default_factory=list)
+    evacuations: dict[str, RepairRef] = field(default_factory=dict)
+    """Region -> its running evacuation."""
+    regions_down: list[str] = field(default_factory=list)
+    """Regions judged down at the last judgement (an evacuation starts on the change only)."""
 
 
 @dataclass
@@ -74,10 +98,13 @@ class FleetWorkflow:
     def __init__(self, inp: FleetInput) -> None:
         self._cfg, self._st = inp.config, inp.state
         self._dirty = True
+        self._following: set[str] = set()
 
     @workflow.run
     async def run(self, inp: FleetInput) -> None:
         """Judge on every report, grant tokens as the bucket refills; forever."""
+        for ref in self._st.evacuations.values():
+            self._follow(ref)
         while not self._time_for_new_run():
             try:
                 await workflow.wait_condition(lambda: self._dirty, timeout=self._next_token())
@@ -114,6 +141,8 @@ class FleetWorkflow:
             self._note("brake", f"{mode}: {reason}")
             if mode == "paced" and st.bucket is None:
                 st.bucket = TokenBucket(cfg.bucket_per_minute, 1.0, now)
+        if workflow.patched(PATCH_EVACUATION):
+            await self._judge_regions(now)
         held = holds(health, cfg.graph)
         for service in cfg.graph:
             root = held.get(service)
@@ -123,6 +152,7 @@ class FleetWorkflow:
                 root_incident=root_report.incident_id if root_report else None,
                 mode=mode,
                 reason=reason,
+                evacuating=sorted(st.evacuations),
             )
             # A monitor starts unheld and unbraked: that needs no signal (1,000 at boot).
             before = st.sent.get(service, FleetDirective(mode="normal", reason=NORMAL_REASON))
@@ -134,6 +164,90 @@ class FleetWorkflow:
                 self._note("release", f"{service} is no longer held: {before.held_by} is back")
             if await self._signal(self._monitor_of(service), "fleet_directive", directive):
                 st.sent[service] = directive
+
+    # --- regions --------------------------------------------------------------------------------
+
+    async def _judge_regions(self, now: float) -> None:
+        """Start an evacuation for each region newly down (edge-triggered: once per loss)."""
+        st, cfg = self._st, self._cfg
+        down = regions_down(st.reports, cfg.graph)
+        for region in down:
+            if region in st.regions_down or region in st.evacuations:
+                continue
+            why = f"region_down: every replica in {region} failed while other regions answer"
+            self._record_failure_of("region_down", why, now, region)
+            if not cfg.evacuate:
+                self._note("region-down", f"{why}; evacuation is off in the catalog")
+                continue
+            await self._start_evacuation(region, why)
+        for region in st.regions_down:
+            if region not in down:
+                self._note("region-back", f"{region} answers again")
+        st.regions_down = down
+
+    async def _start_evacuation(self, region: str, why: str) -> None:
+        st, cfg = self._st, self._cfg
+        inp = EvacuationInput(
+            region,
+            dependency_levels(evacuees(region, cfg.graph), cfg.graph),
+            cfg.return_check_s,
+            why,
+        )
+        wid = evacuation_id(region)
+        order = " → ".join("+".join(e.service for e in level) for level in inp.levels)
+        try:
+            handle = await workflow.start_child_workflow(
+                EVACUATION_WORKFLOW,
+                inp,
+                id=wid,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"evacuate {region}: {order}",
+                static_details=why,
+            )
+            ref = RepairRef(wid, handle.first_execution_run_id)
+        except WorkflowAlreadyStartedError:  # an evacuation of this region runs: follow it
+            ref = RepairRef(wid, None)
+        st.evacuations[region] = ref
+        self._note("evacuate", f"{why}: evacuating {region} ({wid}), dependencies first: {order}")
+        self._follow(ref)
+
+    def _follow(self, ref: RepairRef) -> None:
+        if ref.workflow_id in self._following:
+            return
+        self._following.add(ref.workflow_id)
+        handle = workflow.start_activity(
+            AWAIT_REPAIR_END,
+            ref,
+            result_type=RepairEnd,
+            start_to_close_timeout=timedelta(days=7),
+            heartbeat_timeout=timedelta(seconds=10),
+            retry_policy=FOLLOW_RETRY,
+            summary=f"follow {ref.workflow_id}",
+        )
+        handle.add_done_callback(lambda done: self._evacuation_ended(ref, done))
+
+    def _evacuation_ended(self, ref: RepairRef, done: object) -> None:
+        self._following.discard(ref.workflow_id)
+        if done.cancelled():  # type: ignore[attr-defined]
+            return  # this run is ending (continue-as-new): the next one follows it again
+        region = next((r for r, e in self._st.evacuations.items() if e == ref), None)
+        if region is None:
+            return
+        del self._st.evacuations[region]
+        error = done.exception()  # type: ignore[attr-defined]
+        if error is not None:
+            self._note("evacuated", f"lost track of {ref.workflow_id}: {error}")
+        else:
+            end: RepairEnd = done.result()  # type: ignore[attr-defined]
+            if end.status == "completed":
+                self._note("evacuated", f"{region} returned: {ref.workflow_id} re-protected it")
+            else:
+                self._note(
+                    "evacuated",
+                    f"{ref.workflow_id} ended {end.status} ({end.message}): automatic repairs "
+                    f"of the replicas in {region} are no longer held",
+                )
+        self._dirty = True
 
     async def _grant(self) -> None:
         st, now = self._st, workflow.now().timestamp()
@@ -170,8 +284,19 @@ class FleetWorkflow:
     def _record_failure(self, mode: BrakeMode, reason: str, now: float) -> None:
         """A system failure (or drc's blindness) goes on the failures list, like any failure."""
         kind = "system_failure" if mode == "paced" else "all_regions_down"
+        self._record_failure_of(kind, reason, now)
+
+    def _record_failure_of(
+        self, kind: str, reason: str, now: float, subject: str | None = None
+    ) -> None:
         failure = FailureRecord(
-            f"fleet/-/{kind}/{int(now * 1000)}", "fleet", None, kind, "critical", reason, now
+            f"fleet/{subject or '-'}/{kind}/{int(now * 1000)}",
+            "fleet",
+            None,
+            kind,
+            "critical",
+            reason,
+            now,
         )
         workflow.start_activity(
             RECORD_INCIDENT,
@@ -241,4 +366,5 @@ class FleetWorkflow:
             waiting=[f"{r.service}/{r.replica}" for r in self._st.queue],
             incidents=incidents,
             notes=list(self._st.notes),
+            evacuations={r: e.workflow_id for r, e in sorted(self._st.evacuations.items())},
         )

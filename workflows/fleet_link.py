@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from drc.fleet import FleetDirective, ServiceHealthReport, TokenGrant, TokenRequest
     from drc.model import ReplicaState
+    from drc.names import evacuation_id
 from workflows.monitor_core import MonitorCore
 
 PATCH_FLEET = "fleet"
@@ -122,6 +123,7 @@ class FleetLink:
                 c.schedule(0, None, "recheck-all")  # still failed on its own? repair it now
             st.held_by = directive.held_by
         st.root_incident = directive.root_incident
+        self._take_evacuating(directive.evacuating)
         if directive.mode != st.brake:
             severity = "critical" if directive.mode != "normal" else None
             c.decide(None, f"brake-{directive.mode}", directive.reason, severity=severity)
@@ -131,6 +133,40 @@ class FleetLink:
                 st.tokens_granted.clear()
                 c.schedule(0, None, "recheck-all")
         st.brake_reason = directive.reason
+
+    def _take_evacuating(self, regions: list[str]) -> None:
+        c, st = self.c, self.c.st
+        if regions == st.evacuating:
+            return
+        ended = [r for r in st.evacuating if r not in regions]
+        st.evacuating = list(regions)
+        if ended:
+            # The evacuation ended (the region returned, or it was stopped): re-protection
+            # attempts start afresh and every failed replica is looked at again.
+            st.reprotect_attempts = 0
+            why = f"the evacuation of {', '.join(ended)} ended: its replicas are repaired again"
+            c.decide(None, "evacuation-ended", why, severity="info")
+            c.schedule(0, None, "recheck-all")
+
+    def evacuated_region(self, replica: str) -> str | None:
+        """The region being evacuated that ``replica`` is in, if any (its repairs wait)."""
+        spec = self.c.cfg.service.replica(replica)
+        if spec is None or spec.region not in self.c.st.evacuating:
+            return None
+        return spec.region
+
+    def hold_for_evacuation(self, replica: str, what: str) -> bool:
+        """Whether ``what`` of ``replica`` waits for its region's evacuation (said if so)."""
+        region = self.evacuated_region(replica)
+        if region is None:
+            return False
+        self.c.decide(
+            replica,
+            "held",
+            f"not {what} {replica}: {region} is being evacuated ({evacuation_id(region)}), "
+            f"which takes {region}'s replicas back when the region returns",
+        )
+        return True
 
     def granted(self, grant: TokenGrant) -> None:
         """The fleet's leave for a paced repair: take it and look at the replica now."""
@@ -148,6 +184,8 @@ class FleetLink:
         if not self.enabled:
             return True
         c, st = self.c, self.c.st
+        if self.hold_for_evacuation(replica, f"repairing ({why})"):
+            return False
         track = st.tracks.get(replica)
         # A replica whose process is gone (process control says so) failed on its own: it
         # will not come back when its dependency does, so the hold does not apply to it.

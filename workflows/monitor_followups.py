@@ -86,6 +86,9 @@ async def _failover_ended(r: Repairs, repair: RunningRepair, end: RepairEnd) -> 
         old_repair = c.repair_of(old)
         old_repair.crash_looping, old_repair.note = False, None
         st.reprotect_attempts = 0
+        if c.fleet is not None and c.fleet.hold_for_evacuation(old, "re-protecting"):
+            st.unprotected = old  # owed: the evacuation re-protects it when its region returns
+            return
         await r.reprotect(old, new)
         return
     if end.status in UNFINISHED:

@@ -302,6 +302,8 @@ class Repairs:
             return
         if attempt > MAX_REPROTECT_ATTEMPTS:
             return  # gave up, loudly, when the last attempt ended
+        if self.c.fleet is not None and self.c.fleet.hold_for_evacuation(old, "re-protecting"):
+            return
         self.c.decide(old, "reprotect-again", f"{why}: re-protecting it again")
         await self.reprotect(old, self.c.st.primary, attempt)
 

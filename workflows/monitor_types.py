@@ -101,6 +101,8 @@ class MonitorState:
     brake: str = "normal"
     """The fleet's storm brake: ``normal``, ``paced`` (repairs by token) or ``frozen``."""
     brake_reason: str = ""
+    evacuating: list[str] = field(default_factory=list)
+    """Regions the fleet is evacuating: automatic repairs of replicas there wait for it."""
     token_seq: int = 0
     tokens_waiting: dict[str, int] = field(default_factory=dict)
     """Replica -> the token request sent for its automatic repair."""
