@@ -41,9 +41,7 @@ def fleet_lines(fleet: FleetStatus | str) -> str:
             f"{incident.root_cause}{held}"
         )
     for region, wid in fleet.evacuations.items():
-        lines.append(
-            f"EVACUATING {region}: {wid} (automatic repairs of its replicas wait for it)"
-        )
+        lines.append(f"EVACUATING {region}: {wid} (automatic repairs of its replicas wait for it)")
     return "\n".join(lines)
 
 
