@@ -18,7 +18,7 @@ argument and do no I/O, so every rule is unit- and property-tested.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -193,7 +193,7 @@ def regions_down(
             name in reports and region in reports[name].regions_down for name in members
         ):
             down.append(region)
-    return down if len(down) < len(regions) else []
+    return down
 
 
 def brake(
@@ -220,18 +220,6 @@ def brake(
             f"{system_failure_share:.0%}); automatic repairs are paced by the fleet's bucket",
         )
     return "normal", NORMAL_REASON
-
-
-def order_by_dependencies(services: Sequence[str], graph: Mapping[str, ServiceNode]) -> list[str]:
-    """``services`` with dependencies first (stable otherwise; a cycle keeps catalog order)."""
-    wanted = list(services)
-    placed: list[str] = []
-    while wanted:
-        ready = [s for s in wanted if not any(d in wanted for d in dependencies(s, graph))]
-        pick = ready[0] if ready else wanted[0]
-        placed.append(pick)
-        wanted.remove(pick)
-    return placed
 
 
 @dataclass

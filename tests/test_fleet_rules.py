@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drc.evacuation import Evacuee, dependency_levels
 from drc.fleet import (
     ServiceHealthReport,
     ServiceNode,
@@ -13,7 +14,6 @@ from drc.fleet import (
     dependencies,
     failure_rate,
     holds,
-    order_by_dependencies,
     root_cause,
     system_health,
 )
@@ -69,7 +69,8 @@ def test_the_brake_paces_at_system_failure_and_freezes_when_every_region_is_down
 
 
 def test_dependencies_come_first_in_an_evacuation_order() -> None:
-    order = order_by_dependencies(["order-gateway", "risk-engine", "market-data"], GRAPH)
+    wanted = [Evacuee(s, "", (), ()) for s in ("order-gateway", "risk-engine", "market-data")]
+    order = [e.service for level in dependency_levels(wanted, GRAPH) for e in level]
     assert order == ["market-data", "risk-engine", "order-gateway"]
 
 

@@ -8,9 +8,12 @@ which, so the monitor learns every end (design notes, "every end of a repair is 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ApplicationError,
     CancelledError,
@@ -20,8 +23,42 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from drc.repair import RepairEnd, RestartResult, RunbookResult
+    from drc.names import AWAIT_REPAIR_END
+    from drc.repair import RepairEnd, RepairRef, RestartResult, RunbookResult
 from workflows.runbook import result_from_failure
+
+FOLLOW_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+)
+
+
+def follow_to_end(ref: RepairRef, on_end: Callable[[RepairEnd], None]) -> None:
+    """Learn how a workflow whose handle is gone ends (``await_repair_end``), however it ends.
+
+    ``on_end`` gets its ``RepairEnd`` (``failed``, "lost track of ...", if the following
+    itself failed); it is not called when the following is cancelled: the run is ending
+    (continue-as-new) and the next one follows it again.
+    """
+    handle = workflow.start_activity(
+        AWAIT_REPAIR_END,
+        ref,
+        result_type=RepairEnd,
+        start_to_close_timeout=timedelta(days=1),
+        heartbeat_timeout=timedelta(seconds=10),
+        retry_policy=FOLLOW_RETRY,
+        summary=f"follow {ref.workflow_id}",
+    )
+
+    def done(end: asyncio.Future[RepairEnd]) -> None:
+        if end.cancelled():
+            return
+        if (error := end.exception()) is not None:
+            message = f"lost track of {ref.workflow_id}: {error}"
+            on_end(RepairEnd(ref.workflow_id, ref.run_id, "failed", message))
+            return
+        on_end(end.result())
+
+    handle.add_done_callback(done)
 
 
 def end_of_child(workflow_id: str, run_id: str | None, done: asyncio.Future[Any]) -> RepairEnd:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -48,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from drc.incident import FailureRecord, IncidentUpdate
     from drc.names import (
-        AWAIT_REPAIR_END,
         EVACUATION_WORKFLOW,
         FLEET_WORKFLOW,
         RECORD_INCIDENT,
@@ -56,10 +54,10 @@ with workflow.unsafe.imports_passed_through():
         monitor_id,
     )
     from drc.repair import RepairEnd, RepairRef
+from workflows.child_ends import follow_to_end
 from workflows.incident_outbox import RECORD_RETRY
 
 PATCH_EVACUATION = "region-evacuation"
-FOLLOW_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 
 MAX_NOTES = 50
 MAX_HISTORY = 5000
@@ -212,41 +210,24 @@ class FleetWorkflow:
         self._follow(ref)
 
     def _follow(self, ref: RepairRef) -> None:
-        if ref.workflow_id in self._following:
-            return
-        self._following.add(ref.workflow_id)
-        handle = workflow.start_activity(
-            AWAIT_REPAIR_END,
-            ref,
-            result_type=RepairEnd,
-            start_to_close_timeout=timedelta(days=7),
-            heartbeat_timeout=timedelta(seconds=10),
-            retry_policy=FOLLOW_RETRY,
-            summary=f"follow {ref.workflow_id}",
-        )
-        handle.add_done_callback(lambda done: self._evacuation_ended(ref, done))
+        if ref.workflow_id not in self._following:
+            self._following.add(ref.workflow_id)
+            follow_to_end(ref, lambda end: self._evacuation_ended(ref, end))
 
-    def _evacuation_ended(self, ref: RepairRef, done: object) -> None:
+    def _evacuation_ended(self, ref: RepairRef, end: RepairEnd) -> None:
         self._following.discard(ref.workflow_id)
-        if done.cancelled():  # type: ignore[attr-defined]
-            return  # this run is ending (continue-as-new): the next one follows it again
         region = next((r for r, e in self._st.evacuations.items() if e == ref), None)
         if region is None:
             return
         del self._st.evacuations[region]
-        error = done.exception()  # type: ignore[attr-defined]
-        if error is not None:
-            self._note("evacuated", f"lost track of {ref.workflow_id}: {error}")
+        if end.status == "completed":
+            self._note("evacuated", f"{region} returned: {ref.workflow_id} re-protected it")
         else:
-            end: RepairEnd = done.result()  # type: ignore[attr-defined]
-            if end.status == "completed":
-                self._note("evacuated", f"{region} returned: {ref.workflow_id} re-protected it")
-            else:
-                self._note(
-                    "evacuated",
-                    f"{ref.workflow_id} ended {end.status} ({end.message}): automatic repairs "
-                    f"of the replicas in {region} are no longer held",
-                )
+            self._note(
+                "evacuated",
+                f"{ref.workflow_id} ended {end.status} ({end.message}): automatic repairs "
+                f"of the replicas in {region} are no longer held",
+            )
         self._dirty = True
 
     async def _grant(self) -> None:

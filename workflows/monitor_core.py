@@ -22,7 +22,6 @@ from temporalio.workflow import ActivityHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from drc.model import Decision
     from drc.names import (
-        AWAIT_REPAIR_END,
         MONITOR_PREFIX,
         NOTIFY,
         restart_id,
@@ -30,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from drc.policy import ReplicaRepair
     from drc.repair import Notification, RepairEnd, RepairRef, RestartInput
     from drc.watch import WatchReport
-from workflows.child_ends import end_of_child
+from workflows.child_ends import end_of_child, follow_to_end
 from workflows.monitor_types import (
     MAX_DECISIONS,
     MonitorConfig,
@@ -47,9 +46,6 @@ if TYPE_CHECKING:
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
-FOLLOW_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
 )
 
 
@@ -275,25 +271,7 @@ class MonitorCore:
             self._follow(wid, repair.run_id)
 
     def _follow(self, wid: str, run_id: str | None) -> None:
-        handle = workflow.start_activity(
-            AWAIT_REPAIR_END,
-            RepairRef(wid, run_id),
-            result_type=RepairEnd,
-            start_to_close_timeout=timedelta(days=1),
-            heartbeat_timeout=timedelta(seconds=10),
-            retry_policy=FOLLOW_RETRY,
-            summary=f"follow {wid}",
-        )
-        handle.add_done_callback(lambda done: self._followed(wid, run_id, done))
-
-    def _followed(self, wid: str, run_id: str | None, done: Any) -> None:
-        if done.cancelled():
-            return  # this run is ending (continue-as-new): the next one follows it again
-        if done.exception() is not None:
-            message = f"lost track of {wid}: {done.exception()}"
-            self.ends.append(RepairEnd(wid, run_id, "failed", message))
-            return
-        self.ends.append(done.result())
+        follow_to_end(RepairRef(wid, run_id), self.ends.append)
 
     def take_end(self, end: RepairEnd) -> RunningRepair | None:
         """The running repair ``end`` belongs to, removed; None for a duplicate or stale end."""

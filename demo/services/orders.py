@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import RedisError
 
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,11}$")
 SIDES = ("buy", "sell")
@@ -109,12 +109,6 @@ class RedisOrderStore(OrderStore):
         try:
             await self._redis.set(f"order:{order['id']}", json.dumps(order))
             confirmed = await self._redis.wait(1, self._wait_ms)
-        except ReadOnlyError as exc:
-            # A pooled connection still on a replica the front end no longer sends new
-            # connections to (a standby that took them while a failover ran): drop the pool,
-            # so the next order connects to whichever server takes writes now.
-            await self._redis.connection_pool.disconnect()
-            raise NotAcknowledgedError(f"state store refused the order: {exc}") from exc
         except RedisError as exc:
             raise NotAcknowledgedError(f"state store refused the order: {exc}") from exc
         if confirmed < 1:
