@@ -41,6 +41,9 @@ log = logging.getLogger("drc.watch_group")
 
 _GROUP_PROGRESS = TypeAdapter(GroupProgress)
 SPEC_POLL_S = 1.0
+RESUME_GAP = 1_000_000
+"""How far a resumed member's report numbers jump: far more reports than an attempt can send
+between its last heartbeat and its end (one per tick at most)."""
 HEARTBEAT_EVERY_S = 2.0  # the SDK sends one every 4 s (0.8 x the 5 s timeout) at most
 
 
@@ -89,7 +92,10 @@ class _Run:
                 self._stop(member)
             kept = resumed.members.get(name)
             same = kept is not None and kept.generation == spec.generation
-            seq = max(kept.seq if kept and same else 0, spec.seq_floor)
+            # Resumed from a heartbeat: the attempt before may have sent reports after it,
+            # numbered from there; jump past them, or the monitor drops this attempt's reports
+            # as ones it already has (and acts on a replica's stale state).
+            seq = max(kept.seq + RESUME_GAP if kept and same else 0, spec.seq_floor)
             member = _Member(spec, seq)
             self.members[name] = member
             if not spec.paused:

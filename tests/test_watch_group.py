@@ -171,3 +171,21 @@ async def test_a_pause_and_a_resume_back_to_back_end_watched(dev_server: DevServ
 
         await assert_eventually(watched)
         await handle.terminate()
+
+
+def test_a_member_resumed_from_a_heartbeat_numbers_its_reports_past_the_last_attempts() -> None:
+    from activities.watch_group import RESUME_GAP, _Run
+    from drc.watch import MemberProgress, WatchSpec
+
+    spec = WatchSpec(GATEWAY, "monitor/order-gateway", generation=3, paused=True, seq_floor=2)
+    run = _Run(watches=None, client=None, group_workflow_id="g")  # type: ignore[arg-type]
+    resumed = GroupProgress(members={"order-gateway": MemberProgress(3, 10, {})})
+    run.apply({"order-gateway": spec}, resumed)
+    # The attempt that heartbeated seq 10 may have sent 11, 12, ... before it died: the
+    # resumed one starts far above, so the monitor applies its reports instead of dropping them.
+    assert run.members["order-gateway"].seq == 10 + RESUME_GAP
+    # A new generation starts from the monitor's floor: nothing of the old one counts.
+    fresh = GroupProgress(members={"order-gateway": MemberProgress(2, 10, {})})
+    run2 = _Run(watches=None, client=None, group_workflow_id="g")  # type: ignore[arg-type]
+    run2.apply({"order-gateway": spec}, fresh)
+    assert run2.members["order-gateway"].seq == 2
