@@ -41,10 +41,18 @@ log = logging.getLogger("drc.watch_group")
 
 _GROUP_PROGRESS = TypeAdapter(GroupProgress)
 SPEC_POLL_S = 1.0
-RESUME_GAP = 1_000_000
-"""How far a resumed member's report numbers jump: far more reports than an attempt can send
-between its last heartbeat and its end (one per tick at most)."""
 HEARTBEAT_EVERY_S = 2.0  # the SDK sends one every 4 s (0.8 x the 5 s timeout) at most
+
+
+def start_seq() -> int:
+    """Where a (re)started member numbers its reports from: now, in microseconds.
+
+    An earlier attempt of the group's activity may have sent reports after its last heartbeat
+    (or before its first): numbered from its own, earlier start, one per tick at most, they
+    stay below this, so the monitor applies this attempt's reports instead of dropping them as
+    ones it already has (and acting on a replica's stale state). Below 2**53 until 2255.
+    """
+    return int(time.time() * 1_000_000)
 
 
 @dataclass
@@ -92,10 +100,7 @@ class _Run:
                 self._stop(member)
             kept = resumed.members.get(name)
             same = kept is not None and kept.generation == spec.generation
-            # Resumed from a heartbeat: the attempt before may have sent reports after it,
-            # numbered from there; jump past them, or the monitor drops this attempt's reports
-            # as ones it already has (and acts on a replica's stale state).
-            seq = max(kept.seq + RESUME_GAP if kept and same else 0, spec.seq_floor)
+            seq = max(kept.seq if kept and same else 0, spec.seq_floor, start_seq())
             member = _Member(spec, seq)
             self.members[name] = member
             if not spec.paused:

@@ -173,19 +173,24 @@ async def test_a_pause_and_a_resume_back_to_back_end_watched(dev_server: DevServ
         await handle.terminate()
 
 
-def test_a_member_resumed_from_a_heartbeat_numbers_its_reports_past_the_last_attempts() -> None:
-    from activities.watch_group import RESUME_GAP, _Run
+def test_a_restarted_member_numbers_its_reports_past_every_earlier_attempts() -> None:
+    import time
+
+    from activities.watch_group import _Run, start_seq
     from drc.watch import MemberProgress, WatchSpec
 
     spec = WatchSpec(GATEWAY, "monitor/order-gateway", generation=3, paused=True, seq_floor=2)
+    earlier = start_seq()  # where an attempt that started before this one counted from
+    time.sleep(0.01)
+    # A retry with no heartbeat to resume from, and one that resumes seq 10: either way the
+    # reports the attempt before sent (after its last heartbeat, or before its first) stay
+    # below, so the monitor applies this attempt's reports instead of dropping them.
+    for resumed in (GroupProgress(), GroupProgress({"order-gateway": MemberProgress(3, 10, {})})):
+        run = _Run(watches=None, client=None, group_workflow_id="g")  # type: ignore[arg-type]
+        run.apply({"order-gateway": spec}, resumed)
+        assert run.members["order-gateway"].seq > earlier + 1000
+    # Numbers never go down: a member resumed above the clock keeps counting from there.
+    ahead = GroupProgress({"order-gateway": MemberProgress(3, 2**60, {})})
     run = _Run(watches=None, client=None, group_workflow_id="g")  # type: ignore[arg-type]
-    resumed = GroupProgress(members={"order-gateway": MemberProgress(3, 10, {})})
-    run.apply({"order-gateway": spec}, resumed)
-    # The attempt that heartbeated seq 10 may have sent 11, 12, ... before it died: the
-    # resumed one starts far above, so the monitor applies its reports instead of dropping them.
-    assert run.members["order-gateway"].seq == 10 + RESUME_GAP
-    # A new generation starts from the monitor's floor: nothing of the old one counts.
-    fresh = GroupProgress(members={"order-gateway": MemberProgress(2, 10, {})})
-    run2 = _Run(watches=None, client=None, group_workflow_id="g")  # type: ignore[arg-type]
-    run2.apply({"order-gateway": spec}, fresh)
-    assert run2.members["order-gateway"].seq == 2
+    run.apply({"order-gateway": spec}, ahead)
+    assert run.members["order-gateway"].seq == 2**60
