@@ -6,6 +6,12 @@ the monitor's decisions: the detector's own timestamps of the `failed` and `heal
 transitions, on the same clock as the kill. The crash-loop limit is raised for the run, since
 the benchmark kills the same replicas far more often than a crash loop allows.
 
+Each trial is classed by the repair the monitor chose: a `restart` (the figure the restart
+target is about), or a `failover` (an active/standby primary: traffic moves to the standby,
+then the killed replica is re-protected as the new standby, so its "healthy again" includes the
+whole failover runbook; bench/failover.py measures the traffic side). Figures are given for
+restarts, for failovers and for all trials.
+
     .venv/bin/python bench/detect_restart.py [--trials 20] [--hung]
 """
 
@@ -28,7 +34,10 @@ from tests.support.net import assert_eventually  # noqa: E402
 from tests.support.stack import DrcStack, demo_like_catalog, running_drc  # noqa: E402
 
 
-async def one_trial(stack: DrcStack, service: str, replica: str, hung: bool) -> tuple[float, float]:
+async def one_trial(
+    stack: DrcStack, service: str, replica: str, hung: bool
+) -> tuple[float, float, str]:
+    """Kill (or hang) ``replica``: kill->detected, kill->healthy again, and the repair chosen."""
     await assert_eventually(lambda: _healthy(stack, service, replica), timeout=60)
     pid = stack.pid(replica)
     killed = time.time()
@@ -42,7 +51,19 @@ async def one_trial(stack: DrcStack, service: str, replica: str, hung: bool) -> 
     await assert_eventually(lambda: _all_healthy(stack), timeout=60)  # dependants settle too
     if hung and Path(f"/proc/{pid}").exists():
         os.kill(pid, signal.SIGKILL)
-    return failed.at - killed, healthy.at - killed
+    return failed.at - killed, healthy.at - killed, await _repair_after(stack, service, killed)
+
+
+async def _repair_after(stack: DrcStack, service: str, after: float) -> str:
+    """The repair the monitor started for the kill: ``restart`` or ``failover``."""
+    decisions = (await stack.status())[service].decisions
+    for d in decisions:
+        if d.at > after and d.action in REPAIRS:
+            return d.action
+    raise AssertionError(f"no repair of {service} after {after}: {decisions[-6:]}")
+
+
+REPAIRS = ("restart", "failover")
 
 
 async def _healthy(stack: DrcStack, service: str, replica: str) -> None:
@@ -74,39 +95,56 @@ async def main(trials: int, hung: bool) -> None:
     )
     targets = [(s.name, r.name) for s in catalog.services for r in s.replicas]
     detect: list[float] = []
-    heal: list[float] = []
+    heal: dict[str, list[float]] = {repair: [] for repair in REPAIRS}
     with tempfile.TemporaryDirectory(prefix="drc-bench-") as home:
         async with running_drc(Path(home), catalog) as stack:
             for i in range(trials):
                 service, replica = targets[i % len(targets)]
-                d, h = await one_trial(stack, service, replica, hung)
+                d, h, repair = await one_trial(stack, service, replica, hung)
                 detect.append(d)
-                heal.append(h)
+                heal[repair].append(h)
                 print(
                     f"trial {i + 1:>3} {replica}: detected {d * 1000:7.1f} ms, "
-                    f"healthy {h * 1000:7.1f} ms",
+                    f"healthy {h * 1000:7.1f} ms ({repair})",
                     flush=True,
                 )
     probe = catalog.services[0].probe
-    figures = {
+    series = {
+        "detect": detect,
+        "healthy": heal["restart"] + heal["failover"],
+        "restart_healthy": heal["restart"],
+        "failover_healthy": heal["failover"],
+    }
+    figures: dict[str, float | int] = {
         f"{name}_{stat}_ms": round(fn(values) * 1000, 1)
-        for name, values in (("detect", detect), ("healthy", heal))
+        for name, values in series.items()
+        if values
         for stat, fn in (
             ("p50", lambda v: percentile(v, 50)),
             ("p90", lambda v: percentile(v, 90)),
+            ("p99", lambda v: percentile(v, 99)),
             ("max", max),
         )
     }
+    figures |= {f"{repair}_trials": len(values) for repair, values in heal.items()}
     kind = "SIGSTOP (hung)" if hung else "SIGKILL"
     line = (
         f"detect_restart {kind} trials={trials} interval={probe.interval_ms}ms "
-        f"threshold={probe.failure_threshold}: kill->detected p50 {figures['detect_p50_ms']} "
-        f"p90 {figures['detect_p90_ms']} max {figures['detect_max_ms']} ms; kill->healthy p50 "
-        f"{figures['healthy_p50_ms']} p90 {figures['healthy_p90_ms']} "
-        f"max {figures['healthy_max_ms']} ms"
+        f"threshold={probe.failure_threshold}: kill->detected "
+        f"{_stats(figures, 'detect')}; kill->healthy, restarts ({len(heal['restart'])}) "
+        f"{_stats(figures, 'restart_healthy')}; failover + re-protect "
+        f"({len(heal['failover'])}) {_stats(figures, 'failover_healthy')}; all "
+        f"{_stats(figures, 'healthy')}"
     )
     params = {"trials": trials, "signal": kind, "probe": probe.model_dump()}
     record("detect_restart", params, figures, line)
+
+
+def _stats(figures: dict[str, float | int], name: str) -> str:
+    if f"{name}_p50_ms" not in figures:
+        return "none"
+    stats = " ".join(f"{s} {figures[f'{name}_{s}_ms']}" for s in ("p50", "p90", "p99", "max"))
+    return f"{stats} ms"
 
 
 if __name__ == "__main__":
