@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -137,12 +137,41 @@ def operational_state(code: int) -> str:
     return _OP_STATES.get(code, f"unknown({code})")
 
 
-def parse_servers_state(text: str) -> list[ServerState]:
+def parse_servers_state(
+    text: str, in_maint: Callable[[str, str], bool] | None = None
+) -> list[ServerState]:
     """Parse the answer to ``show servers state``, locating columns by the header's names.
 
     The answer is a format-version line, a ``# name name ...`` header, then one row per
     server. Raises ``TrafficError`` when the answer is not in that shape.
+
+    HAProxy keeps the ``disabled`` keyword's flag (CMAINT) in this dump after ``set server
+    ... state ready`` took the server out of maintenance (seen with 2.6: a promoted standby
+    serving, ``show stat`` UP, still dumped as 4). A row whose only maintenance flag is that
+    one is therefore decided by ``in_maint(backend, server)`` (``show stat``'s status) when
+    given; without it such a row reads as maintenance.
     """
+    result = []
+    for row, line in _rows(text):
+        try:
+            result.append(
+                ServerState(
+                    backend=row["be_name"],
+                    server=row["srv_name"],
+                    admin=_admin(
+                        row["be_name"], row["srv_name"], int(row["srv_admin_state"]), in_maint
+                    ),
+                    operational=operational_state(int(row["srv_op_state"])),
+                    address=f"{row['srv_addr']}:{row['srv_port']}",
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise TrafficError(f"unreadable servers state row {line!r}: {exc}") from None
+    return result
+
+
+def _rows(text: str) -> list[tuple[dict[str, str], str]]:
+    """Each server row of ``show servers state`` by column name, with the line it came from."""
     lines = [line for line in text.splitlines() if line.strip()]
     header_at = next((i for i, line in enumerate(lines) if line.startswith("#")), None)
     if header_at is None:
@@ -152,22 +181,40 @@ def parse_servers_state(text: str) -> list[ServerState]:
     missing = [name for name in needed if name not in columns]
     if missing:
         raise TrafficError(f"HAProxy's servers state lacks columns {missing}")
-    result = []
-    for line in lines[header_at + 1 :]:
-        row = dict(zip(columns, line.split(), strict=False))
-        try:
-            result.append(
-                ServerState(
-                    backend=row["be_name"],
-                    server=row["srv_name"],
-                    admin=admin_state(int(row["srv_admin_state"])),
-                    operational=operational_state(int(row["srv_op_state"])),
-                    address=f"{row['srv_addr']}:{row['srv_port']}",
-                )
-            )
-        except (KeyError, ValueError) as exc:
-            raise TrafficError(f"unreadable servers state row {line!r}: {exc}") from None
-    return result
+    return [
+        (dict(zip(columns, line.split(), strict=False)), line) for line in lines[header_at + 1 :]
+    ]
+
+
+def _admin(
+    backend: str, server: str, flags: int, in_maint: Callable[[str, str], bool] | None
+) -> TrafficState:
+    if in_maint is None or not config_maint_only(flags):
+        return admin_state(flags)
+    return TrafficState.MAINT if in_maint(backend, server) else admin_state(flags & ~_ADMF_CMAINT)
+
+
+def config_maint_only(flags: int) -> bool:
+    """Whether ``disabled`` in the configuration is the row's only maintenance flag."""
+    return flags & _ADMF_MAINT == _ADMF_CMAINT
+
+
+def parse_stat_maint(text: str) -> set[tuple[str, str]]:
+    """``(backend, server)`` of every server ``show stat`` reports in maintenance."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("#"):
+        raise TrafficError(f"HAProxy's stats have no header line: {text[:200]!r}")
+    columns = lines[0].lstrip("# ").split(",")
+    try:
+        px, sv, status = columns.index("pxname"), columns.index("svname"), columns.index("status")
+    except ValueError:
+        raise TrafficError("HAProxy's stats lack pxname, svname or status") from None
+    found = set()
+    for line in lines[1:]:
+        fields = line.split(",")
+        if len(fields) > status and fields[status].startswith("MAINT"):
+            found.add((fields[px], fields[sv]))
+    return found
 
 
 class HAProxyRuntime(TrafficManager):
@@ -245,7 +292,12 @@ class HAProxyRuntime(TrafficManager):
         answer = await self.command(command)
         if not answer.lstrip().startswith(("1", "#")):  # the format version, or the header
             raise TrafficError(_refusal(answer, backend, None, command))
-        return parse_servers_state(answer)
+        in_maint: Callable[[str, str], bool] | None = None
+        flags = [row.get("srv_admin_state", "") for row, _ in _rows(answer)]
+        if any(f.isdigit() and config_maint_only(int(f)) for f in flags):
+            maint = parse_stat_maint(await self.command("show stat"))
+            in_maint = lambda b, s: (b, s) in maint  # noqa: E731
+        return parse_servers_state(answer, in_maint)
 
     async def command(self, command: str) -> str:
         """Send one runtime-API command and return HAProxy's whole answer.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from aiohttp import web
 
 from activities import traffic
@@ -26,7 +27,8 @@ from drc.catalog import Catalog
 from drc.catalog_loader import parse_catalog
 from drc.errors import CatalogError
 from tests.support.haproxy import RunningHAProxy, running_haproxy
-from tests.support.net import free_port
+from tests.support.net import assert_eventually, free_port
+from tests.support.redis_server import start_redis
 
 BE = "be_og"
 STATE = "demo/haproxy.state"
@@ -260,3 +262,53 @@ def test_the_traffic_manager_service_is_one_http_replica_without_a_frontend() ->
     with pytest.raises(CatalogError) as refused:
         parse_catalog(data)
     assert "traffic-manager must have one replica and no frontend" in str(refused.value)
+
+
+def _state_catalog(ports: dict[str, int]) -> Catalog:
+    """A Redis primary and standby behind a TCP front end: the standby is ``backup disabled``."""
+    service = {
+        "name": "st",
+        "redundancy": "active-standby",
+        "primary": "redis-a",
+        "frontend": f"127.0.0.1:{free_port()}",
+        "replicas": [
+            {"name": name, "region": "ldn", "url": f"redis://127.0.0.1:{port}"}
+            for name, port in ports.items()
+        ],
+    }
+    return parse_catalog({"services": [service]}, "<haproxy state-store test>")
+
+
+async def test_a_promoted_disabled_standby_reads_back_ready_not_maint(tmp_path: Path) -> None:
+    # HAProxy 2.6 still dumps the `disabled` flag of a server taken out of maintenance by
+    # `state ready`: read alone, a promoted standby serving every client looked like maint.
+    servers = [start_redis(tmp_path), start_redis(tmp_path)]
+    try:
+        ports = {"redis-a": servers[0].port, "redis-b": servers[1].port}
+        with running_haproxy(tmp_path, _state_catalog(ports)) as haproxy:
+            runtime = haproxy.runtime()
+            frontend = haproxy.catalog.services[0].frontend
+            assert frontend is not None
+            port = int(frontend.rsplit(":", 1)[1])
+
+            async def standby_disabled() -> None:
+                states = {s.server: s for s in await runtime.servers("be_st")}
+                assert states["redis-a"].operational == "up", states
+                assert states["redis-b"].admin is TrafficState.MAINT, states
+
+            await assert_eventually(standby_disabled, timeout=10)
+
+            await runtime.set_state("be_st", "redis-a", TrafficState.MAINT)
+            promoted = await runtime.set_state("be_st", "redis-b", TrafficState.READY)
+            assert promoted.admin is TrafficState.READY, promoted
+
+            async def served_by_b() -> None:
+                info = redis.Redis(port=port, socket_timeout=2).info("server")
+                assert info["tcp_port"] == ports["redis-b"], info["tcp_port"]
+                states = {s.server: s.admin for s in await runtime.servers()}
+                assert states == {"redis-a": TrafficState.MAINT, "redis-b": TrafficState.READY}
+
+            await assert_eventually(served_by_b, timeout=10)
+    finally:
+        for server in servers:
+            server.stop()
