@@ -82,3 +82,39 @@ async def test_a_cut_from_one_vantage_point_is_a_partition_and_from_all_an_outag
         assert quorum.startswith("og-a is down from 2 of 2 vantage points (quorum 2)"), quorum
         assert "runbook failover succeeded" in done
         assert (await drc.status())[SERVICE].primary == "og-b"
+
+
+async def test_a_cut_from_the_watch_plus_its_regions_silent_vantage_point_is_an_outage(
+    tmp_path: Path,
+) -> None:
+    # og-a lives in ldn. drc's watch probes from nyc; ldn's own vantage point is a region
+    # worker. A cut from nyc alone is a partition (ldn still sees og-a). Once ldn's probe
+    # workers are gone too, as with the region, its silence counts down: failed over.
+    data: dict[str, Any] = _catalog().model_dump(mode="json")
+    data["watch_from"] = "nyc"
+    catalog = parse_catalog(data, "<vantage catalog, watched from nyc>")
+    async with running_drc(tmp_path, catalog) as drc:
+        ldn = drc.spawn_worker("worker-ldn", region="ldn")
+        try:
+            await assert_eventually(lambda: _healthy(drc), timeout=60)
+            og_a = drc.catalog.service(SERVICE).replica("og-a")  # type: ignore[union-attr]
+            assert og_a is not None and og_a.url.port is not None and og_a.region == "ldn"
+            with netcut() as cuts:
+                cuts.cut(NYC, og_a.url.port)
+                reason = await assert_eventually(lambda: _decision(drc, "partitioned"), timeout=60)
+                assert reason.startswith(
+                    "og-a is partitioned, not down: down from nyc; up from ldn"
+                )
+                assert (await drc.status())[SERVICE].primary == "og-a"
+
+                ldn.stop()  # ldn's probe workers are gone
+                done = await assert_eventually(lambda: _decision(drc, "failover-done"), timeout=60)
+                quorum = await _decision(drc, "objectively-down")
+                assert quorum.startswith(
+                    "og-a is down from every vantage point that answers and its own region's "
+                    "(ldn) is silent"
+                ), quorum
+                assert "runbook failover succeeded" in done
+                assert (await drc.status())[SERVICE].primary == "og-b"
+        finally:
+            ldn.stop()

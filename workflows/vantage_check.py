@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
 from workflows.monitor_core import MonitorCore
 
 PATCH_VANTAGE = "vantage-quorum"
+PATCH_REGION_SILENT = "vantage-region-silent"
+"""The replica's own region's silent vantage point counts as down (``drc.vantage.quorum``)."""
 ASK_WITHIN = timedelta(seconds=1)
 """A vantage point that has not picked the probe up by then does not vote (its worker is gone)."""
 
@@ -59,4 +61,5 @@ async def objectively_down(core: MonitorCore, replica: str) -> Verdict | None:
             raise answer  # not a vantage point's silence: a bug, fail the task
         if isinstance(answer, ActivityError):
             workflow.logger.info("vantage point %s did not answer: %s", name, answer.cause)
-    return quorum(replica, cfg.vantage_points, [*([own] if own else []), *votes])
+    region = spec.region if workflow.patched(PATCH_REGION_SILENT) else None
+    return quorum(replica, cfg.vantage_points, [*([own] if own else []), *votes], region)
