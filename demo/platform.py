@@ -130,13 +130,23 @@ def replica_command(
 ) -> list[str]:
     """The argv that runs ``replica``, with every replica of every dependency as ``--depends``.
 
-    A Redis replica runs ``redis-server`` on its own config file (see ``redis_config``); an
-    HTTP replica whose service depends on a Redis service keeps its orders there (``--redis``,
-    through the state store's front end when it has one). The traffic manager replica runs
-    HAProxy in the foreground (``-db``) on ``haproxy_config_path(home)``.
+    A Redis replica runs ``redis-server`` on its own config file (see ``redis_config``), through
+    a shell that first honours the replica's fail marker as the demo services do (exit 3), so a
+    lost region's order store cannot start either; ``exec`` leaves supervisord the server's own
+    pid. An HTTP replica whose service depends on a Redis service keeps its orders there
+    (``--redis``, through the state store's front end when it has one). The traffic manager
+    replica runs HAProxy in the foreground (``-db``) on ``haproxy_config_path(home)``.
     """
     if replica.protocol == "redis":
-        return [redis_server(), str(redis_config_path(home, replica.name))]
+        return [
+            "/bin/sh",
+            "-c",
+            REDIS_WITH_MARKER,
+            replica.name,
+            str(marker_path(home, replica.name)),
+            redis_server(),
+            str(redis_config_path(home, replica.name)),
+        ]
     if service.name == catalog.traffic_control.haproxy_service:
         return [haproxy_executable(), "-f", str(haproxy_config_path(home)), "-db"]
     port = urlsplit(str(replica.url)).port
@@ -180,6 +190,12 @@ def replica_command(
         "--error-marker",
         str(marker_path(home, f"{replica.name}.errors")),
     ]
+
+
+REDIS_WITH_MARKER = (
+    'if [ -e "$1" ]; then echo "fail marker $1 exists" >&2; exit 3; fi; exec "$2" "$3"'
+)
+"""``sh -c`` script: $0 the replica, $1 its fail marker, $2 redis-server, $3 its config."""
 
 
 def redis_server() -> str:

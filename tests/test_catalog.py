@@ -74,7 +74,7 @@ def test_the_demo_catalog_loads() -> None:
         "order-gateway",
         "traffic-manager",
     ]
-    assert sum(len(s.replicas) for s in demo.services) == 8
+    assert sum(len(s.replicas) for s in demo.services) == 10
     gateway = demo.service("order-gateway")
     assert gateway is not None
     assert gateway.redundancy is Redundancy.ACTIVE_STANDBY
@@ -82,8 +82,16 @@ def test_the_demo_catalog_loads() -> None:
     assert gateway.depends_on == ("risk-engine", "market-data", "order-state")
     state = demo.service("order-state")
     assert state is not None and state.stateful and state.frontend == "127.0.0.1:18300"
-    assert [r.protocol for r in state.replicas] == ["redis", "redis"]
+    assert [r.protocol for r in state.replicas] == ["redis", "redis", "redis"]
     assert gateway.probe.failure_threshold == 3  # through the YAML anchor
+    # Either region can be lost: every trading service has replicas in both, the order store
+    # two in nyc (a replica left to acknowledge writes), the traffic manager in neither.
+    for service in demo.services:
+        regions = {r.region for r in service.replicas}
+        expected = {"edge"} if service.name == "traffic-manager" else {"ldn", "nyc"}
+        assert regions == expected, (service.name, regions)
+    assert [r.region for r in state.replicas] == ["ldn", "nyc", "nyc"]
+    assert demo.evacuation.enabled
     assert str(demo.process_control.supervisor_url) == "http://127.0.0.1:18001/RPC2"
 
 

@@ -56,7 +56,7 @@ def test_validate_accepts_the_demo_catalog() -> None:
     result = drc("validate", str(DEFAULT_CATALOG))
     assert result.returncode == 0, result
     assert result.stdout == (
-        f"{DEFAULT_CATALOG}: ok (5 services, 8 replicas)\n"
+        f"{DEFAULT_CATALOG}: ok (5 services, 10 replicas)\n"
         "runbooks: ok (drain, failover, failover-state, reprotect, reprotect-state)\n"
     )
 
@@ -64,7 +64,7 @@ def test_validate_accepts_the_demo_catalog() -> None:
 def test_validate_without_a_path_checks_the_default_catalog() -> None:
     result = drc("validate")
     assert result.returncode == 0, result
-    assert "ok (5 services, 8 replicas)" in result.stdout
+    assert "ok (5 services, 10 replicas)" in result.stdout
 
 
 def test_validate_reports_every_located_problem_and_exits_2(bad_catalog: Path) -> None:

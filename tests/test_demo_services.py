@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import xmlrpc.client
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
-from demo.platform import supervisor_config
+from demo.platform import marker_path, replica_command, supervisor_config, write_supervisor_config
 from demo.services.faults import Faults
 from drc.catalog_loader import load_catalog
-from tests.support.net import assert_eventually
-from tests.support.supervisor import Platform, running_platform
+from tests.support.net import assert_eventually, wait_port
+from tests.support.supervisor import Platform, running_platform, small_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,7 +152,7 @@ def test_demo_config_never_lets_supervisord_restart_on_its_own(tmp_path: Path):
     catalog = load_catalog(REPO / "demo" / "catalog.yaml")
     config = supervisor_config(catalog, tmp_path)
     programs = config.split("[program:")[1:]
-    assert len(programs) == sum(len(s.replicas) for s in catalog.services) == 8
+    assert len(programs) == sum(len(s.replicas) for s in catalog.services) == 10
     for program in programs:
         assert "\nautorestart=false\n" in program
         assert "\nstartretries=0\n" in program
@@ -167,7 +171,7 @@ def test_a_restarted_supervisord_starts_no_program(tmp_path: Path):
     # Its programs may still run as orphans of the supervisord that died: no duplicates.
     catalog = load_catalog(REPO / "demo" / "catalog.yaml")
     programs = supervisor_config(catalog, tmp_path, autostart=False).split("[program:")[1:]
-    assert len(programs) == 8
+    assert len(programs) == 10
     assert all("\nautostart=false\n" in program for program in programs)
 
 
@@ -304,3 +308,57 @@ async def test_the_fault_switch_slows_and_fails_a_running_replica_until_removed(
     assert {(await http.get(url)).status_code for _ in range(10)} == {200}
     other = await http.get(platform.url("md-b", "/health/heartbeat"))
     assert other.status_code == 200, "only the marked replica"
+
+
+def test_a_redis_replica_with_its_fail_marker_exits_3_and_starts_without_it(tmp_path: Path):
+    # A lost region's order store must not come back either: the same marker as the services.
+    catalog = small_catalog(("order-state",))
+    state = catalog.services[0]
+    replica = state.replicas[0]
+    assert replica.protocol == "redis" and replica.url.port is not None
+    write_supervisor_config(catalog, tmp_path)  # writes the Redis config files too
+    argv = replica_command(catalog, state, replica, tmp_path)
+
+    marker_path(tmp_path, replica.name).touch()
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 3
+    assert f"fail marker {marker_path(tmp_path, replica.name)} exists" in refused.stderr
+
+    marker_path(tmp_path, replica.name).unlink()
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(replica.url.port, timeout=20)
+        assert redis.Redis(port=replica.url.port).ping()
+        # exec: the pid supervisord holds is redis-server's own, so its signals reach it.
+        assert Path(f"/proc/{server.pid}/comm").read_text().strip() == "redis-server"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+async def test_the_readmes_region_kill_command_kills_every_named_replica(platform: Platform):
+    # README: `supervisorctl -s http://127.0.0.1:18001 signal KILL md-a re-a redis-a og-a`.
+    supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
+    names = ["md-a", "re-a"]
+    result = subprocess.run(
+        [
+            supervisorctl,
+            "-s",
+            platform.supervisor_url.removesuffix("/RPC2"),
+            "signal",
+            "KILL",
+            *names,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    proxy = xmlrpc.client.ServerProxy(platform.supervisor_url).supervisor
+
+    async def killed() -> None:
+        for name in names:
+            assert proxy.getProcessInfo(name)["statename"] == "EXITED", name
+
+    await assert_eventually(killed, timeout=10)
+    assert proxy.getProcessInfo("md-b")["statename"] == "RUNNING"

@@ -82,33 +82,28 @@ def demo_like_catalog(
     return parse_catalog(whole.model_dump(mode="json"), "<demo-like catalog>")
 
 
-REGION_SERVICES = ("market-data", "risk-engine", "order-state", "order-gateway")
-
-
 def two_region_catalog(return_check_s: float = 1.0) -> Catalog:
-    """The demo topology in two regions: every ``-a`` replica in ldn, every ``-b`` in nyc.
+    """The demo catalog itself (demo/catalog.yaml) on free ports: its two regions, ldn and nyc.
 
-    As in the demo catalog, risk-engine gets ``re-b`` (active-active) and order-state a third
-    replica ``redis-c`` in nyc, so that every service can be served from either region and the
-    order store still has a replica to acknowledge writes with after ldn is lost;
-    ``return_check_s`` paces the region's return.
+    Every trading service has replicas in both (risk-engine ``re-a``/``re-b`` active-active,
+    order-state a third replica ``redis-c`` in nyc so that the order store still has a replica
+    to acknowledge writes with after ldn is lost) and HAProxy stands at the ``edge``. Its
+    vantage points are left out (one worker watches; the loss is corroborated by process
+    control); ``return_check_s`` paces the region's return.
     """
-    data = demo_like_catalog(services=REGION_SERVICES).model_dump(mode="json")
+    data = load_catalog(DEFAULT_CATALOG).model_dump(mode="json")
+    data["process_control"]["supervisor_url"] = f"http://127.0.0.1:{free_port()}/RPC2"
+    socket = Path(tempfile.mkdtemp(prefix="drc-hx-")) / "haproxy.sock"  # short: a UNIX socket
+    data["traffic_control"]["haproxy_socket"] = str(socket)
+    data["vantage_points"], data["watch_from"] = [], None
     for service in data["services"]:
-        first = service["replicas"][0]
-        if service["name"] == "risk-engine":
-            service["replicas"].append(_sibling(first, "re-b", "http"))
-            service["redundancy"] = "active-active"
-        if service["name"] == "order-state":
-            service["replicas"].append(_sibling(first, "redis-c", "redis"))
+        if service["frontend"] is not None:
+            service["frontend"] = f"127.0.0.1:{free_port()}"
         for replica in service["replicas"]:
-            replica["region"] = "ldn" if replica["name"].endswith("-a") else "nyc"
+            scheme = replica["url"].split("://", 1)[0]
+            replica["url"] = f"{scheme}://127.0.0.1:{free_port()}"
     data["evacuation"] = {"return_check_s": return_check_s}
-    return parse_catalog(data, "<two-region catalog>")
-
-
-def _sibling(replica: dict[str, Any], name: str, scheme: str) -> dict[str, Any]:
-    return {**replica, "name": name, "process": name, "url": f"{scheme}://127.0.0.1:{free_port()}"}
+    return parse_catalog(data, "<demo catalog on free ports>")
 
 
 def _fronted(demo: Catalog, name: str) -> bool:
