@@ -21,7 +21,7 @@ from activities.state import (
     StateUnreachableError,
     to_application_error,
 )
-from tests.support.net import free_port
+from tests.support.net import assert_eventually, free_port
 from tests.support.redis_server import RedisServer, start_redis
 
 
@@ -415,3 +415,31 @@ async def test_a_replica_says_how_long_its_link_has_been_down(
     finally:
         never.stop()
     assert info.link_down_since_s == NEVER_UP and "link=down since start" in str(info)
+
+
+async def test_a_cut_off_standby_does_not_make_its_sibling_look_behind(
+    pair: Pair, rep: RedisReplicator, tmp_path: Path
+) -> None:
+    # Two standbys measured at once, one pointed where no primary listens: the healthy one's
+    # heartbeat must not be overwritten by the other's measurement (one shared key did).
+    sibling = start_redis(tmp_path, replica_of=pair.primary.port)
+    try:
+        sibling.wait_link_up()
+        with client(sibling) as c:
+            c.execute_command("REPLICAOF", "127.0.0.1", "1")
+        cut = Endpoint("127.0.0.1", sibling.port)
+
+        async def settled() -> None:  # the sibling's sync and detach may stall the primary
+            alone = await rep.measure_lag(pair.p, pair.r, timeout_ms=1000)
+            assert alone.lag_ms is not None and alone.lag_ms < 50, alone
+
+        await assert_eventually(settled, timeout=10)
+        for _ in range(12):
+            healthy, broken = await asyncio.gather(
+                rep.measure_lag(pair.p, pair.r, timeout_ms=1000),
+                rep.measure_lag(pair.p, cut, timeout_ms=300),
+            )
+            assert healthy.lag_ms is not None and healthy.lag_ms < 500, healthy
+            assert broken.lag_ms is None, broken
+    finally:
+        sibling.stop()

@@ -13,7 +13,18 @@ from typing import Literal
 from activities.state.errors import StateError
 
 HEARTBEAT_KEY = "drc:heartbeat"
-"""Where ``measure_lag`` writes its timestamp; every ``drc:*`` key is drc's own bookkeeping."""
+"""Prefix of the keys ``measure_lag`` writes its timestamps to, one per replica measured
+(``heartbeat_key``); every ``drc:*`` key is drc's own bookkeeping."""
+
+
+def heartbeat_key(replica: Endpoint) -> str:
+    """The heartbeat key measuring ``replica``: its own, as pt-heartbeat keeps a row per server.
+
+    One key shared by every standby's measurement let one poller overwrite another's value
+    before its replica showed it: a standby cut off from the primary (its poller writing and
+    waiting out the timeout) made a healthy one look ~800 ms behind.
+    """
+    return f"{HEARTBEAT_KEY}:{replica}"
 
 FENCED_MIN_REPLICAS = 1_000_000
 """``min-replicas-to-write`` while fenced: more replicas than any deployment will ever have."""

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from activities.state.base import HEARTBEAT_KEY, Endpoint, LagSample
+from activities.state.base import Endpoint, LagSample, heartbeat_key
 from activities.state.errors import StateError, StateUnreachableError, redis_errors
 from activities.state.redis_info import ClientFor, lag_sample
 
@@ -66,7 +66,7 @@ class LagMeter:
         value = f"{time.time() * 1000:.0f}-{uuid.uuid4().hex[:12]}".encode()
         written = time.monotonic()
         with redis_errors(primary, "write the heartbeat"):
-            await self._client(primary).set(HEARTBEAT_KEY, value)
+            await self._client(primary).set(heartbeat_key(replica), value)
         try:
             seen = await self._poll_heartbeat(replica, value, written + timeout_ms / 1000)
         except StateError as exc:
@@ -87,7 +87,7 @@ class LagMeter:
         client = self._client(replica)
         while time.monotonic() < deadline:
             with redis_errors(replica, "read the heartbeat"):
-                got = await client.get(HEARTBEAT_KEY)
+                got = await client.get(heartbeat_key(replica))
             if got == value:
                 return time.monotonic()
             await asyncio.sleep(_POLL_S)

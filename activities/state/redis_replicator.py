@@ -72,8 +72,9 @@ class RedisReplicator(StateReplicator):
     ) -> LagSample:
         """Time a heartbeat from ``primary`` to ``replica``, then read both offsets.
 
-        The value written to ``drc:heartbeat`` is the wall-clock millisecond plus a unique
-        suffix, so concurrent measurements cannot see each other's value. ``lag_ms`` runs from
+        The value written to the replica's own heartbeat key (``heartbeat_key``) is the
+        wall-clock millisecond plus a unique suffix, so concurrent measurements can neither see
+        nor overwrite each other's value. ``lag_ms`` runs from
         just before the SET to the return of the GET that saw it: it overstates the true lag
         by up to a round trip and a poll interval, the safe direction for a failover guard.
         Both connections are made (PING) before the clock starts. When the replica does not
