@@ -3,7 +3,9 @@
 A second, independent source for the detector (design notes, "dead vs unreachable"): a miss
 while supervisord reports the process STARTING, or RUNNING for less than the service's
 ``startup_grace_s``, is a replica still loading, not a failure (a stack that resumes must not
-restart every replica it has just started); a miss while it reports the process EXITED, FATAL
+restart every replica it has just started) — unless it already answered since that start: as
+with Kubernetes' startup probe, the grace ends with the first answer, so a replica that hangs
+in its first seconds is failed like any other; a miss while it reports the process EXITED, FATAL
 or BACKOFF is a death, not a blip, and fails the replica at once. STOPPED is neither: an
 operator or drc stopped it, or supervisord was restarted and an orphan still serves.
 """
@@ -34,9 +36,17 @@ class ProcessView:
         self._controller = controller
 
     async def verdict(
-        self, supervisor_url: str, replica: Replica, grace_s: float
+        self,
+        supervisor_url: str,
+        replica: Replica,
+        grace_s: float,
+        answered_ago_s: float | None = None,
     ) -> ProcessVerdict:
-        """What process control says of ``replica`` (nothing when it cannot tell)."""
+        """What process control says of ``replica`` (nothing when it cannot tell).
+
+        ``answered_ago_s``: how long ago the watch last saw it answer (None: not seen); an
+        answer since the process started ends its startup grace.
+        """
         if replica.process is None:
             return ProcessVerdict()
         try:
@@ -45,7 +55,13 @@ class ProcessView:
             return ProcessVerdict()  # it cannot tell: the miss counts as a plain miss
         if info.state == "STARTING":
             return ProcessVerdict(starting=f"{replica.name} is STARTING (process control)")
-        if info.state == "RUNNING" and info.uptime_s is not None and info.uptime_s < grace_s:
+        answered_since_start = (
+            answered_ago_s is not None
+            and info.uptime_s is not None
+            and answered_ago_s < info.uptime_s
+        )
+        in_grace = info.uptime_s is not None and info.uptime_s < grace_s
+        if info.state == "RUNNING" and in_grace and not answered_since_start:
             why = f"{replica.name} started {info.uptime_s:.0f} s ago (grace {grace_s:g} s)"
             return ProcessVerdict(starting=why)
         if info.state in GONE:

@@ -89,6 +89,8 @@ class ServiceWatch:
         self.tilt: str | None = None
         """Set while the watch distrusts itself (drc/tilt.py): it feeds the detector nothing."""
         self._tilt_until = 0.0
+        self._answered: dict[str, float] = {}
+        """Replica -> when (monotonic) it last answered a heartbeat, seen by this watch."""
         self._clocks: Clocks | None = None
 
     @property
@@ -161,6 +163,10 @@ class ServiceWatch:
         beats = await asyncio.gather(
             *(self._bounded_heartbeat(r, service.probe.timeout_ms) for r in replicas)
         )
+        answered_at = time.monotonic()
+        for replica, beat in zip(replicas, beats, strict=True):
+            if beat.ok:
+                self._answered[replica.name] = answered_at
         verdicts = await self._verdicts(replicas, beats)
         now = self._clock()
         transitions = []
@@ -183,8 +189,11 @@ class ServiceWatch:
         if self._processes is None or not self._supervisor_url or not missed:
             return {}
         grace = self.service.probe.startup_grace_s
-        url = self._supervisor_url
-        found = await asyncio.gather(*(self._processes.verdict(url, r, grace) for r in missed))
+        url, mono = self._supervisor_url, time.monotonic()
+        ago = {r.name: mono - at for r in missed if (at := self._answered.get(r.name)) is not None}
+        found = await asyncio.gather(
+            *(self._processes.verdict(url, r, grace, ago.get(r.name)) for r in missed)
+        )
         return {r.name: v for r, v in zip(missed, found, strict=True)}
 
     async def _bounded_heartbeat(self, replica: Replica, timeout_ms: int) -> ProbeResult:
