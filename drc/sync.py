@@ -119,9 +119,13 @@ def observe(
     if sample.lag_ms is not None:
         stats.lags_ms = [*stats.lags_ms[-(WINDOW - 1) :], sample.lag_ms]
     good = sample.lag_ms is not None and sample.lag_ms <= threshold_ms and sample.link_up
+    # A standby that says its link is down and did not show the heartbeat is not replicating:
+    # a fact, not a slow sample, so it is judged at once (waiting out three timeouts left a
+    # broken standby "in sync", and eligible, for ~4 s).
+    broken = not sample.link_up and sample.lag_ms is None
     stats.good_run, stats.bad_run = (stats.good_run + 1, 0) if good else (0, stats.bad_run + 1)
     event = None
-    if stats.state != "sync_degraded" and stats.bad_run >= bad_after:
+    if stats.state != "sync_degraded" and (stats.bad_run >= bad_after or broken):
         event = _change(stats, "sync_degraded", _why_bad(stats, threshold_ms), now)
     elif stats.state != "in_sync" and stats.good_run >= good_after:
         lag = f"{sample.lag_ms:.2f} ms" if sample.lag_ms is not None else "?"
@@ -212,8 +216,9 @@ def _why_bad(stats: SyncStats, threshold_ms: float) -> str:
     else:
         what = f"lag {stats.last_lag_ms:.1f} ms above {threshold_ms:g} ms"
     link = "up" if stats.link_up else "down"
+    samples = f"{stats.bad_run} sample" + ("s" if stats.bad_run != 1 else "")
     return (
-        f"{stats.replica} is behind {stats.primary}: {what} for {stats.bad_run} samples, "
+        f"{stats.replica} is behind {stats.primary}: {what} for {samples}, "
         f"offset gap {gap} bytes, link {link}"
     )
 

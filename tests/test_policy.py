@@ -63,6 +63,16 @@ def test_sync_hysteresis_needs_three_bad_and_two_good_samples() -> None:
     assert s.percentile(50) == 500.0 and s.percentile(99) == 500.0
 
 
+def test_a_standby_whose_link_is_down_is_degraded_at_once() -> None:
+    # Its primary answers, it says its link is down and it did not show the heartbeat: a fact.
+    s = SyncStats(replica="b", primary="a", state="in_sync")
+    event = observe(s, sample(None, gap=40, link=False), 100, 1)
+    assert event is not None and event.state == "sync_degraded"
+    assert event.reason.endswith("for 1 sample, offset gap 40 bytes, link down")
+    slow = SyncStats(replica="b", primary="a", state="in_sync")
+    assert observe(slow, sample(500.0, link=True), 100, 1) is None  # slow alone still waits
+
+
 def test_samples_while_the_primary_is_dead_never_degrade_the_standby() -> None:
     s = SyncStats(replica="b", primary="a", state="in_sync")
     observe(s, sample(1.0), 100, 1)
