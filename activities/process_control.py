@@ -98,6 +98,15 @@ class ProcessController(ABC):
         Raises ``ProcessExitedError`` when the process died during its start.
         """
 
+    async def signal(self, url: str, name: str, sig: str) -> int | None:
+        """Send ``sig`` (by name: ``KILL``, ``STOP``, ``CONT``) to ``name``'s running process.
+
+        Returns the pid signalled, or None when nothing runs (nothing to signal), so sending
+        the same signal again is as safe as the signal itself. Not abstract, so backends that
+        have no signals need not say so: they raise ``ProcessControlError`` here.
+        """
+        raise ProcessControlError(f"{type(self).__name__} cannot signal {name} ({sig})")
+
 
 class SupervisorController(ProcessController):
     """supervisord over its XML-RPC API (``url`` is e.g. ``http://127.0.0.1:9001/RPC2``)."""
@@ -167,6 +176,23 @@ class SupervisorController(ProcessController):
                 raise
         after = await self.info(url, name)
         return ProcessResult(action, before.state, after.state, after.pid)
+
+    async def signal(self, url: str, name: str, sig: str) -> int | None:
+        """``supervisor.signalProcess``; a process that is not running yields None.
+
+        The pid is read just before the signal, for the record: a process restarted in the
+        moment between the two is signalled under its new pid while the old one is returned.
+        """
+        before = await self.info(url, name)
+        if before.state not in _ALIVE_STATES:
+            return None
+        try:
+            await self._call(url, "supervisor.signalProcess", name, sig)
+        except SupervisorFaultError as exc:
+            if exc.fault == "NOT_RUNNING":  # it exited between the two calls
+                return None
+            raise
+        return before.pid
 
     async def _continue(self, url: str, name: str) -> None:
         # SIGTERM stays pending on a stopped process; SIGCONT lets it shut down cleanly.

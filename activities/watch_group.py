@@ -255,3 +255,16 @@ def _with_progress(resumed: GroupProgress) -> dict[str, WatchSpec]:
 def group_progress_from_details(details: object) -> GroupProgress:
     """Parse a group activity's heartbeat details into its progress."""
     return _GROUP_PROGRESS.validate_python(details)
+
+
+async def group_progress(client: Client, group: str) -> GroupProgress | None:
+    """A watch group's last heartbeat: every member's tracks and sync (one describe)."""
+    try:
+        desc = await client.get_workflow_handle(group).describe()
+    except RPCError:
+        return None  # no group: the monitor's own view is what there is
+    for pending in desc.raw_description.pending_activities:
+        if pending.activity_type.name == WATCH_GROUP and pending.heartbeat_details.payloads:
+            values = await client.data_converter.decode(pending.heartbeat_details.payloads)
+            return group_progress_from_details(values[0])
+    return None

@@ -52,3 +52,13 @@ class RunbookError(DrcError):
     def __init__(self, message: str, issues: list[CatalogIssue] | None = None) -> None:
         self.issues = list(issues or [])
         super().__init__(message)
+
+
+class ChaosError(DrcError):
+    """A chaos experiment cannot be run as written; ``issues`` locates every problem found."""
+
+    def __init__(self, source: str, issues: list[CatalogIssue]) -> None:
+        self.source = source
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        super().__init__(f"{source}: {len(issues)} error(s)\n{lines}")

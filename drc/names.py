@@ -36,6 +36,15 @@ EVACUEE_WORKFLOW = "EvacuateService"
 EVACUATION_PREFIX = "evacuate-region/"
 EVACUATE_SERVICE = "evacuate_service"
 RESTORE_SERVICE = "restore_service"
+CHAOS_WORKFLOW = "ChaosExperiment"
+CHAOS_PREFIX = "chaos/"
+CHAOS_PREPARE = "chaos_prepare"
+CHAOS_INJECT = "chaos_inject"
+CHAOS_UNDO = "chaos_undo"
+CHAOS_STEADY_STATE = "chaos_steady_state"
+CHAOS_WATCH = "chaos_watch"
+CHAOS_JOURNAL = "chaos_write_journal"
+CHAOS_SCHEDULE_PREFIX = "chaos-schedule/"
 
 
 def watch_group_id(index: int) -> str:

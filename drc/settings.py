@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOG = REPO_ROOT / "demo" / "catalog.yaml"
+DEFAULT_CHAOS_DIR = REPO_ROOT / "runbooks" / "chaos"
 
 
 class Settings(BaseSettings):
@@ -25,6 +26,9 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".drc"), description="State directory: Temporal DB, logs, demo files.")
     catalog: Path = Field(DEFAULT_CATALOG, description="The service catalog (YAML).")
     task_queue: str = Field("drc", description="Task queue of drc's workflows and activities.")
+    chaos_dir: Path = Field(
+        DEFAULT_CHAOS_DIR, description="Where chaos experiments are read from (<name>.yaml)."
+    )
     watch_group_size: int = Field(
         50,
         ge=0,

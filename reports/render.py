@@ -75,3 +75,13 @@ def render_markdown(report: Report) -> str:
 def render_html(report: Report) -> str:
     """The report as one HTML page: inline CSS and SVG, no script, nothing fetched."""
     return _html_env().get_template("report.html.j2").render(report=report)
+
+
+def render_chaos_markdown(view: Any) -> str:
+    """A chaos run's report as Markdown (``reports.chaos.ChaosView``)."""
+    return _markdown_env().get_template("chaos.md.j2").render(run=view)
+
+
+def render_chaos_html(view: Any) -> str:
+    """A chaos run's report as one HTML page (``reports.chaos.ChaosView``)."""
+    return _html_env().get_template("chaos.html.j2").render(run=view)

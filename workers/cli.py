@@ -340,9 +340,11 @@ def _run(coro: Any) -> None:
 
 def main() -> None:
     """Entry point of the ``drc`` console script."""
+    from workers.cli_chaos import chaos_app
     from workers.cli_incidents import register
 
     register(app)
+    app.add_typer(chaos_app, name="chaos")
     app()
 
 

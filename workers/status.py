@@ -11,11 +11,11 @@ from temporalio.service import RPCError
 
 from activities.traffic import HAProxyRuntime, TrafficError
 from activities.watch import progress_from_details
-from activities.watch_group import group_progress_from_details
+from activities.watch_group import group_progress
 from drc.catalog import Catalog
 from drc.detector import is_suspect
 from drc.model import ReplicaState, ReplicaTrack
-from drc.names import WATCH_GROUP, WATCH_SERVICE, backend_name, monitor_id, server_name
+from drc.names import WATCH_SERVICE, backend_name, monitor_id, server_name
 from drc.status import MonitorStatus, ReplicaStatus
 from drc.watch import GroupProgress, WatchProgress
 from workflows.monitor import ServiceMonitorWorkflow
@@ -66,19 +66,6 @@ async def _live(
     if member is None:
         return None
     return WatchProgress(member.tracks, member.sync, tilt=member.tilt)
-
-
-async def group_progress(client: Client, group: str) -> GroupProgress | None:
-    """A watch group's last heartbeat: every member's tracks and sync (one describe)."""
-    try:
-        desc = await client.get_workflow_handle(group).describe()
-    except RPCError:
-        return None  # no group: the monitor's own view is what there is
-    for pending in desc.raw_description.pending_activities:
-        if pending.activity_type.name == WATCH_GROUP and pending.heartbeat_details.payloads:
-            values = await client.data_converter.decode(pending.heartbeat_details.payloads)
-            return group_progress_from_details(values[0])
-    return None
 
 
 async def _traffic(catalog: Catalog, home: Path | None) -> dict[tuple[str, str], str]:

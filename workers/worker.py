@@ -14,6 +14,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.actions import RunbookActivities
+from activities.chaos_faults import FaultActivities
+from activities.chaos_journal import ChaosJournalActivities
+from activities.chaos_observe import ChaosObserveActivities
 from activities.evacuation import EvacuationActivities
 from activities.incidents import IncidentActivities
 from activities.notify import (
@@ -38,11 +41,12 @@ from activities.watch_group import GroupWatchActivities
 from drc.catalog import Catalog
 from drc.logs import configure_logging
 from drc.names import vantage_queue
-from drc.settings import Settings
+from drc.settings import DEFAULT_CHAOS_DIR, Settings
 from drc.store.store import IncidentStore
 from workers.connect import connect
 from workers.monitors import ensure_monitors
 from workers.sandbox import SANDBOX
+from workflows.chaos import ChaosExperimentWorkflow
 from workflows.evacuation import EvacuateRegionWorkflow, EvacuateServiceWorkflow
 from workflows.fleet import FleetWorkflow
 from workflows.monitor import ServiceMonitorWorkflow
@@ -73,9 +77,14 @@ def build_worker(
     notifier: Notifier,
     incidents: IncidentActivities,
     reports: ReportActivities,
+    home: Path,
+    chaos_dir: Path = DEFAULT_CHAOS_DIR,
 ) -> Worker:
     """A worker with every drc workflow and activity, sized for the catalog."""
     controller = SupervisorController(http)
+    faults = FaultActivities(controller, home.resolve(), http)
+    chaos = ChaosObserveActivities(client, http, catalog, chaos_dir)
+    journal = ChaosJournalActivities(home, catalog, chaos_dir)
     watch = WatchActivities(engine, state, ProcessView(controller))
     notify = NotifyActivities(notifier)
     ends = RepairEndActivities(client)
@@ -97,6 +106,7 @@ def build_worker(
             FleetWorkflow,
             EvacuateRegionWorkflow,
             EvacuateServiceWorkflow,
+            ChaosExperimentWorkflow,
         ],
         activities=[
             watch.watch_service,
@@ -110,6 +120,12 @@ def build_worker(
             reports.write_incident_report,
             evacuation.evacuate_service,
             evacuation.restore_service,
+            faults.chaos_inject,
+            faults.chaos_undo,
+            chaos.chaos_prepare,
+            chaos.chaos_steady_state,
+            chaos.chaos_watch,
+            journal.chaos_write_journal,
             *actions.activities(),
             *state_actions.activities(),
         ],
@@ -144,7 +160,7 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
         state = RedisReplicator()
         notifier = notifier_of(settings, http)
         incidents = IncidentActivities(
-            lambda: IncidentStore.open(settings.database_url, settings.home.resolve())
+            lambda: IncidentStore.open(settings.database_url, settings.home.resolve()), client
         )
         reports = ReportActivities(
             client,
@@ -164,6 +180,8 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
             notifier,
             incidents,
             reports,
+            settings.home,
+            settings.chaos_dir,
         )
         async with worker:
             applied = await ensure_monitors(

@@ -26,6 +26,7 @@ def heartbeat_key(replica: Endpoint) -> str:
     """
     return f"{HEARTBEAT_KEY}:{replica}"
 
+
 FENCED_MIN_REPLICAS = 1_000_000
 """``min-replicas-to-write`` while fenced: more replicas than any deployment will ever have."""
 

@@ -1,0 +1,214 @@
+"""``drc chaos``: run, schedule, list, pause, resume, unschedule and halt chaos experiments.
+
+Every command that names an experiment validates it against the catalog first; a problem is
+printed with its location and the command exits 2 having started nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from typing import Annotated, Any
+
+import typer
+
+from activities.chaos_schedules import (
+    chaos_schedules,
+    create_schedule,
+    halt,
+    parse_duration,
+    pause_schedule,
+    resume_schedule,
+    schedule_id,
+    scores,
+    start_run,
+)
+from drc.catalog import Catalog
+from drc.errors import ChaosError
+from drc.settings import Settings
+from runbooks.chaos import Experiment, experiment_names, experiment_path, load_experiment
+from workers.connect import connect
+
+chaos_app = typer.Typer(no_args_is_help=True, help=__doc__)
+
+ExperimentArg = Annotated[str, typer.Argument(help="An experiment in runbooks/chaos/ (by name).")]
+
+
+def _checked(experiment: str) -> tuple[Settings, Catalog, Experiment]:
+    from workers.cli import _load  # the catalog as every command loads it (exit 2 if invalid)
+
+    settings = Settings()
+    catalog = _load(settings)
+    try:
+        found = load_experiment(experiment_path(experiment, settings.chaos_dir), catalog)
+    except ChaosError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    return settings, catalog, found
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+@chaos_app.command("run")
+def run(
+    experiment: ExperimentArg,
+    seed: Annotated[int | None, typer.Option(help="Seed of the blast radius draw.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the verdict.")] = True,
+) -> None:
+    """Run an experiment now; exit 0 if it passed, 1 if it failed or was aborted."""
+    from workers.cli import _run
+
+    settings, _, found = _checked(experiment)
+
+    async def main() -> None:
+        client = await connect(settings)
+        handle = await start_run(client, experiment, settings.task_queue, seed)
+        typer.echo(f"started {handle.id}: {found.title}")
+        if not wait:
+            return
+        result = await handle.result()
+        typer.echo(f"{result.verdict}: {result.reason}")
+        typer.echo(f"journal: {result.journal_path}\nreport: {result.report_path}")
+        if result.verdict != "passed":
+            raise typer.Exit(1)
+
+    _run(main())
+
+
+@chaos_app.command("schedule")
+def schedule(
+    experiment: ExperimentArg,
+    every: Annotated[str | None, typer.Option(help="Interval: 30m, 1h, 1d.")] = None,
+    jitter: Annotated[str | None, typer.Option(help="Random delay up to this: 10m.")] = None,
+    cron: Annotated[str | None, typer.Option(help='Cron expression: "0 * * * *".')] = None,
+) -> None:
+    """Schedule an experiment (a Temporal Schedule; overlap skip, no backfill)."""
+    from workers.cli import _run
+
+    settings, _, _ = _checked(experiment)
+    interval = parse_duration(every) if every is not None else None
+    spread = parse_duration(jitter) if jitter is not None else None
+
+    async def main() -> None:
+        client = await connect(settings)
+        made = await create_schedule(
+            client, experiment, settings.task_queue, interval, spread, cron
+        )
+        typer.echo(f"scheduled {made}")
+
+    _run(main())
+
+
+@chaos_app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Experiments, their schedules and next runs, last results and resilience score."""
+    from workers.cli import _run
+
+    settings = Settings()
+
+    async def main() -> None:
+        client = await connect(settings)
+        views = {v.experiment: v for v in await chaos_schedules(client)}
+        records = scores(settings.home.resolve())
+        rows: list[dict[str, Any]] = []
+        for name in sorted(set(experiment_names(settings.chaos_dir)) | set(views) | set(records)):
+            view, record = views.get(name), records.get(name)
+            rows.append(
+                {
+                    "experiment": name,
+                    "schedule": (
+                        ("paused: " + (view.note or "by an operator")) if view.paused else "active"
+                    )
+                    if view
+                    else "none",
+                    "next_runs": [_when(t) for t in view.next_runs] if view else [],
+                    "runs": record.runs if record else 0,
+                    "passed": record.passed if record else 0,
+                    "objective_met": record.objective_met if record else 0,
+                    "score": round(record.score, 3) if record else None,
+                    "last": f"{record.last_verdict}: {record.last_reason}" if record else "",
+                }
+            )
+        if as_json:
+            import json
+
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            score = "-" if row["score"] is None else f"{row['score']:.0%}"
+            typer.echo(
+                f"{row['experiment']:<20} schedule {row['schedule']}; next "
+                f"{', '.join(row['next_runs']) or '-'}; runs {row['runs']}, passed "
+                f"{row['passed']}, objective met {row['objective_met']}, score {score}"
+            )
+            if row["last"]:
+                typer.echo(f"{'':<20} last: {row['last']}")
+
+    _run(main())
+
+
+@chaos_app.command("pause")
+def pause(experiment: ExperimentArg) -> None:
+    """Pause an experiment's schedule."""
+    _schedule_change(experiment, pause=True)
+
+
+@chaos_app.command("resume")
+def resume(experiment: ExperimentArg) -> None:
+    """Resume an experiment's schedule."""
+    _schedule_change(experiment, pause=False)
+
+
+@chaos_app.command("unschedule")
+def unschedule(experiment: ExperimentArg) -> None:
+    """Delete an experiment's schedule (running experiments go on)."""
+    from workers.cli import _run
+
+    settings = Settings()
+
+    async def main() -> None:
+        client = await connect(settings)
+        await client.get_schedule_handle(schedule_id(experiment)).delete()
+        typer.echo(f"deleted {schedule_id(experiment)}")
+
+    _run(main())
+
+
+@chaos_app.command("halt")
+def halt_(
+    reason: Annotated[str, typer.Option(help="Why (kept on the paused schedules).")] = "",
+) -> None:
+    """Cancel every running experiment (rollbacks run) and pause every chaos schedule."""
+    from workers.cli import _run
+
+    settings = Settings()
+
+    async def main() -> None:
+        client = await connect(settings)
+        who = getpass.getuser() + (f": {reason}" if reason else "")
+        cancelled, paused = await halt(client, who)
+        typer.echo(f"cancelled: {', '.join(cancelled) or 'none'}")
+        typer.echo(f"paused: {', '.join(paused) or 'none'}")
+
+    _run(main())
+
+
+def _schedule_change(experiment: str, pause: bool) -> None:
+    from workers.cli import _run
+
+    settings = Settings()
+    who = getpass.getuser()
+
+    async def main() -> None:
+        client = await connect(settings)
+        if pause:
+            await pause_schedule(client, experiment, f"paused by {who}")
+        else:
+            await resume_schedule(client, experiment, f"resumed by {who}")
+        typer.echo(f"{'paused' if pause else 'resumed'} {schedule_id(experiment)}")
+
+    _run(main())
