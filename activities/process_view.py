@@ -19,6 +19,10 @@ from drc.catalog import Replica
 from drc.errors import ProcessControlError
 
 GONE = frozenset({"EXITED", "FATAL", "BACKOFF"})
+UPTIME_RESOLUTION_S = 1.0
+"""supervisord reports start and now in whole seconds: an uptime may read up to 1 s long, so an
+answer counts as since the start only when it came more than that after it (else the last
+answer of the previous process, a moment before a restart, would end the new one's grace)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class ProcessView:
         answered_since_start = (
             answered_ago_s is not None
             and info.uptime_s is not None
-            and answered_ago_s < info.uptime_s
+            and answered_ago_s + UPTIME_RESOLUTION_S < info.uptime_s
         )
         in_grace = info.uptime_s is not None and info.uptime_s < grace_s
         if info.state == "RUNNING" and in_grace and not answered_since_start:

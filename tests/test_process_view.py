@@ -68,7 +68,10 @@ async def test_old_stopped_or_unknown_replicas_are_a_plain_miss() -> None:
 async def test_the_startup_grace_ends_with_the_first_answer_since_the_start() -> None:
     # Kubernetes' startup probe: once it answered, a replica that hangs is not "starting".
     view = ProcessView(FakeController(info("RUNNING", 3.0)))
-    answered_since = await view.verdict("u", REPLICA, 10, answered_ago_s=1.0)
+    answered_since = await view.verdict("u", REPLICA, 10, answered_ago_s=1.5)
     assert answered_since == ProcessVerdict()
     answered_before = await view.verdict("u", REPLICA, 10, answered_ago_s=5.0)  # old process
     assert answered_before.starting == "r started 3 s ago (grace 10 s)"
+    # supervisord's uptime is whole seconds: 3 may mean 2.1, so 2.5 s ago may be the old process
+    unsure = await view.verdict("u", REPLICA, 10, answered_ago_s=2.5)
+    assert unsure.starting == "r started 3 s ago (grace 10 s)"
