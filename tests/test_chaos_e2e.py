@@ -100,6 +100,9 @@ async def test_halting_a_hang_experiment_continues_the_stopped_process(tmp_path:
 
         entry = await assert_eventually(injected, timeout=60, interval=0.02)
         pid = int(entry.detail.split("pid ")[1].rstrip(")"))
+        beside = await _run(drc, "primary-crash")  # one experiment at a time per deployment
+        assert beside.verdict == "aborted" and "another experiment runs" in beside.reason
+        assert handle.id in beside.reason
         halted = run_drc(drc, "chaos", "halt", "--reason", "test")
         assert halted.returncode == 0 and handle.id in halted.stdout, halted.stdout
         with pytest.raises(WorkflowFailureError):
@@ -174,6 +177,34 @@ async def test_a_cli_schedule_runs_and_pauses_while_an_incident_is_open(tmp_path
 
         await assert_eventually(resumed, timeout=90, interval=0.2)
         await handle.delete()
+
+        # The other schedule and run options, as the README lists them.
+        cron = run_drc(
+            drc, "chaos", "schedule", "latency", "--cron", "0 3 * * *", "--jitter", "10m"
+        )
+        assert cron.returncode == 0, cron.stderr
+        other = drc.client.get_schedule_handle(schedule_id("latency"))
+        spec = (await other.describe()).schedule.spec
+        assert spec.jitter is not None and spec.jitter.total_seconds() == 600, spec
+        assert run_drc(drc, "chaos", "pause", "latency").returncode == 0
+        state = (await other.describe()).schedule.state
+        assert state.paused and state.note.startswith("paused by "), state
+        assert run_drc(drc, "chaos", "resume", "latency").returncode == 0
+        assert not (await other.describe()).schedule.state.paused
+        twice = run_drc(drc, "chaos", "schedule", "latency", "--every", "1h")
+        assert twice.returncode == 1 and "already scheduled" in twice.stderr, twice.stderr
+        assert run_drc(drc, "chaos", "unschedule", "latency").returncode == 0
+        assert schedule_id("latency") not in [s.id async for s in await drc.client.list_schedules()]
+        bad = run_drc(drc, "chaos", "schedule", "latency", "--every", "soon")
+        assert bad.returncode == 2 and "duration 'soon'" in bad.stderr, bad.stderr
+        neither = run_drc(drc, "chaos", "schedule", "latency")
+        assert neither.returncode == 2 and "either --every or --cron" in neither.stderr
+
+        started = run_drc(drc, "chaos", "run", "latency", "--seed", "5", "--no-wait")
+        assert started.returncode == 0 and started.stdout.startswith("started chaos/latency/")
+        run_id = started.stdout.split()[1].rstrip(":")
+        result = await drc.client.get_workflow_handle(run_id, result_type=ChaosResult).result()
+        assert result.seed == 5 and result.verdict == "passed", result.reason
 
 
 def test_a_hostile_experiment_is_refused_with_located_errors_and_starts_nothing(

@@ -17,6 +17,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workers.sandbox import SANDBOX
+from workflows.chaos import ChaosExperimentWorkflow
+from workflows.evacuation import EvacuateRegionWorkflow, EvacuateServiceWorkflow
 from workflows.fleet import FleetWorkflow
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.report import IncidentReportWorkflow
@@ -34,6 +36,12 @@ generation only when the watch's inputs change (workflows/monitor.py, PATCH_WATC
 keeping incidents, with their report runs (workflows/monitor_incidents.py,
 PATCH_INCIDENTS); and reporting to the Fleet workflow, with conditions beyond up/down
 (workflows/fleet_link.py, PATCH_FLEET)."""
+
+
+REGION_SETS = ("regions-chaos",)
+"""Sets recorded on the demo catalog's two regions (``record SET --regions``): a region lost,
+evacuated and returned (EvacuateRegion and its EvacuateService children), chaos experiments
+run to their end and cancelled (ChaosExperiment)."""
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -54,6 +62,10 @@ def test_the_fixtures_cover_every_kind_of_run_in_every_set() -> None:
         assert any(n.startswith("report_") for n in reports), f"no IncidentReport in {name}"
     fleet = [p.name for p in HISTORIES if p.parent.name == "fleet"]
     assert any(n.startswith("fleet-") for n in fleet), "no Fleet history in fleet"
+    for name in REGION_SETS:
+        found = [p.name for p in HISTORIES if p.parent.name == name]
+        for kind in ("evacuate-region_ldn-", "evacuate-region_ldn_", "chaos_", "monitor_"):
+            assert any(n.startswith(kind) for n in found), f"no {kind} history in {name}"
 
 
 @pytest.mark.parametrize(
@@ -68,6 +80,9 @@ async def test_a_recorded_history_replays_on_todays_code(path: Path) -> None:
             WatchGroupWorkflow,
             IncidentReportWorkflow,
             FleetWorkflow,
+            EvacuateRegionWorkflow,
+            EvacuateServiceWorkflow,
+            ChaosExperimentWorkflow,
         ],
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,

@@ -24,7 +24,7 @@ from activities.chaos_schedules import (
     start_run,
 )
 from drc.catalog import Catalog
-from drc.errors import ChaosError
+from drc.errors import ChaosError, DrcError
 from drc.settings import Settings
 from runbooks.chaos import Experiment, experiment_names, experiment_path, load_experiment
 from workers.connect import connect
@@ -88,8 +88,14 @@ def schedule(
     from workers.cli import _run
 
     settings, _, _ = _checked(experiment)
-    interval = parse_duration(every) if every is not None else None
-    spread = parse_duration(jitter) if jitter is not None else None
+    try:
+        if (every is None) == (cron is None):
+            raise DrcError("give either --every or --cron")
+        interval = parse_duration(every) if every is not None else None
+        spread = parse_duration(jitter) if jitter is not None else None
+    except DrcError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
     async def main() -> None:
         client = await connect(settings)

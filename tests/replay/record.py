@@ -5,7 +5,10 @@ worker) through the scenarios below, then saves every workflow history it produc
 again after a *deliberate*, versioned change to a workflow (ARCHITECTURE.md, "Changing a
 workflow"); never to make a failing replay pass.
 
-    .venv/bin/python -m tests.replay.record SET
+    .venv/bin/python -m tests.replay.record SET [--regions]
+
+With ``--regions`` the demo catalog's two regions are recorded instead: a region lost and
+evacuated, then returned; a chaos experiment run to its end and one cancelled mid-method.
 
 Each run writes one set (a directory under histories/, named by the change it follows);
 earlier sets stay, so the code keeps replaying what older drc versions left running.
@@ -25,10 +28,11 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
-from drc.names import monitor_id, runbook_id
+from activities.chaos_schedules import start_run
+from drc.names import evacuation_id, monitor_id, runbook_id
 from drc.operator import PauseRequest, RestartRequest
 from tests.support.net import assert_eventually
-from tests.support.stack import DrcStack, demo_like_catalog, running_drc
+from tests.support.stack import DrcStack, demo_like_catalog, running_drc, two_region_catalog
 from workflows.monitor import ServiceMonitorWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -123,12 +127,59 @@ async def scenarios(stack: DrcStack) -> None:
     await waiting(lambda: settled(stack))
 
 
+async def region_scenarios(stack: DrcStack) -> None:
+    sup, marker = stack.supervisor(), stack.platform.marker
+    await waiting(lambda: settled(stack))
+    print("region ldn lost, evacuated, returned", flush=True)
+    ldn = ("md-a", "re-a", "redis-a", "og-a")
+    for replica in ldn:
+        marker(replica).touch()
+    for replica in ldn:
+        sup.signalProcess(replica, "KILL")
+    evacuation = stack.client.get_workflow_handle(evacuation_id("ldn"))
+    await waiting(lambda: _started(evacuation))
+    for replica in ldn:
+        marker(replica).unlink()
+    await asyncio.wait_for(evacuation.result(), timeout=180)
+    await waiting(lambda: settled(stack), timeout=120)
+    print("a chaos experiment to its end, and one cancelled", flush=True)
+    done = await start_run(stack.client, "primary-crash", "drc", seed=1)
+    await done.result()
+    await waiting(lambda: settled(stack))
+    hang = await start_run(stack.client, "replica-hang", "drc", seed=1)
+
+    async def injected() -> None:
+        journal = await hang.query("journal")
+        assert any(e["step"].startswith("inject") for e in journal), journal
+
+    await waiting(injected)
+    await hang.cancel()
+    await waiting(lambda: settled(stack), timeout=120)
+
+
+async def _started(handle: WorkflowHandle[Any, Any]) -> None:
+    try:
+        await handle.describe()
+    except RPCError as exc:
+        raise AssertionError(exc.message) from exc
+
+
 async def save(stack: DrcStack, into: Path) -> int:
     into.mkdir(parents=True, exist_ok=True)
     for old in into.glob("*.json"):
         old.unlink()
     saved = 0
-    kinds = ("ServiceMonitor", "RestartReplica", "Runbook", "WatchGroup", "IncidentReport", "Fleet")
+    kinds = (
+        "ServiceMonitor",
+        "RestartReplica",
+        "Runbook",
+        "WatchGroup",
+        "IncidentReport",
+        "Fleet",
+        "EvacuateRegion",
+        "EvacuateService",
+        "ChaosExperiment",
+    )
     async for execution in stack.client.list_workflows(""):
         if execution.workflow_type not in kinds:
             continue
@@ -141,7 +192,13 @@ async def save(stack: DrcStack, into: Path) -> int:
     return saved
 
 
-async def main(into: Path) -> None:
+async def main(into: Path, regions: bool) -> None:
+    if regions:
+        with tempfile.TemporaryDirectory(prefix="drc-replay-") as home:
+            async with running_drc(Path(home), two_region_catalog(return_check_s=1.0)) as stack:
+                await region_scenarios(stack)
+                print(f"saved {await save(stack, into)} histories to {into}", flush=True)
+        return
     catalog = demo_like_catalog(services=SERVICES)
     flappy = {"flap_max_transitions": 4, "flap_freeze_s": 600}  # market-data only
     services = tuple(
@@ -158,8 +215,11 @@ async def main(into: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m tests.replay.record SET (a new name: histories/SET/)")
-    asyncio.run(main(HISTORIES / sys.argv[1]))
+    args = sys.argv[1:]
+    regions = "--regions" in args
+    names = [a for a in args if a != "--regions"]
+    if len(names) != 1:
+        sys.exit("usage: python -m tests.replay.record SET [--regions] (SET: histories/SET/)")
+    asyncio.run(main(HISTORIES / names[0], regions))
     sys.stdout.flush()
     os._exit(0)  # temporalio 1.35 may crash in interpreter teardown; the files are written
