@@ -112,7 +112,8 @@ async def test_halting_a_hang_experiment_continues_the_stopped_process(tmp_path:
         stat = Path(f"/proc/{pid}/stat")
         if stat.exists():
             assert stat.read_text().split()[2] != "T", stat.read_text()
-        journal = json.loads(next((drc.home / "chaos").glob("*.json")).read_text())
+        journal_file = drc.home / "chaos" / f"{handle.id.replace('/', '_')}.json"
+        journal = json.loads(journal_file.read_text())
         rollback = [e for e in journal["journal"] if e["step"] == "rollback hang"]
         assert rollback and rollback[0]["status"] == "succeeded", journal["journal"]
         assert journal["verdict"] == "aborted" and journal["reason"] == "cancelled by an operator"
