@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -226,11 +227,12 @@ def _no_incident(probe: SteadyProbe, fleet: FleetStatus | None) -> ProbeOutcome:
 def _sync_lag(probe: SteadyProbe, status: MonitorStatus, sync: list[SyncStats]) -> ProbeOutcome:
     if not sync:
         return ProbeOutcome(probe.name, False, f"{status.name} reports no replication")
-    worst = max((s.percentile(99) or 0.0) for s in sync)
+    recent = [replace(s, lags_ms=s.lags_ms[-probe.samples :]) for s in sync]
+    worst = max((s.percentile(99) or 0.0) for s in recent)
     bad = [s.replica for s in sync if s.state != "in_sync"]
     limit = probe.below_ms if probe.below_ms is not None else float("inf")
     ok = not bad and worst < limit
-    detail = f"lag p99 {worst:.1f} ms (limit {limit:g} ms)"
+    detail = f"lag p99 {worst:.1f} ms over the last {probe.samples} samples (limit {limit:g} ms)"
     if bad:
         detail += f"; not in sync: {', '.join(bad)}"
     return ProbeOutcome(probe.name, ok, detail)

@@ -4,7 +4,11 @@ Runs the real stack (Temporal dev server, supervisord, HAProxy, Redis, demo serv
 worker) on the demo catalog with free ports, and starts every experiment of
 ``runbooks/chaos/`` ``--runs`` times in turn with ``drc chaos run``'s code path
 (``start_run``), different seeds. Records each experiment's verdicts and the measured time to
-detect and to recover (from the runs' own results).
+detect and to recover (from the runs' own results). As in bench/detect_restart.py, the
+crash-loop and flap limits are raised: back to back, the experiments restart the same replicas
+far more often than the demo's limits allow (3 restarts in 5 minutes), and drc would rightly
+stop repairing them. The run starts after a warm-up, since latency is judged against a baseline
+learned from 20 clean heartbeats of each replica.
 
     .venv/bin/python bench/chaos_experiments.py [--runs 3]
 """
@@ -22,15 +26,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.chaos_schedules import start_run  # noqa: E402
 from bench.common import percentile, record  # noqa: E402
+from drc.catalog_loader import parse_catalog  # noqa: E402
 from drc.chaos import ChaosResult  # noqa: E402
 from runbooks.chaos import experiment_names  # noqa: E402
 from tests.support.stack import healthy_drc, two_region_catalog  # noqa: E402
 
+WARM_UP_S = 10.0
+"""Twenty clean heartbeats at 250 ms, twice over: every latency baseline learned."""
+
 
 async def main(runs: int) -> None:
     results: dict[str, list[ChaosResult]] = {name: [] for name in experiment_names()}
+    data = two_region_catalog(return_check_s=1.0).model_dump(mode="json")
+    for service in data["services"]:
+        service["restart"]["crash_loop_max"] = 10_000
+        service["thresholds"]["flap_max_transitions"] = 10_000
+    catalog = parse_catalog(data, "<bench catalog>")
     with tempfile.TemporaryDirectory(prefix="drc-bench-") as home:
-        async with healthy_drc(Path(home), two_region_catalog(return_check_s=1.0)) as drc:
+        async with healthy_drc(Path(home), catalog) as drc:
+            await asyncio.sleep(WARM_UP_S)
             for n in range(runs):
                 for name in results:
                     handle = await start_run(drc.client, name, "drc", seed=n + 1)

@@ -1,7 +1,7 @@
 """Region-kill to every front end serving again, through drc's region evacuation.
 
 Runs the real stack (Temporal dev server, supervisord, HAProxy, Redis, demo services, drc
-worker) on free ports with the two-region topology of the end-to-end test: every ``-a``
+worker) on free ports with the demo catalog itself (two regions): every ``-a``
 replica in ldn, the others in nyc, order-state with a third replica (redis-c) in nyc. A client
 sends orders through the order gateway's front end every 10 ms. Each trial kills every
 process of ldn at once and keeps them from starting (the region is gone), and measures from

@@ -127,6 +127,8 @@ class SteadyProbe:
     method: str = "GET"
     body: str | None = None
     """For a POST: the JSON body sent."""
+    samples: int = 20
+    """For sync-lag: how many of the latest lag samples the p99 is taken over."""
 
 
 @dataclass

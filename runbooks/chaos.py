@@ -56,6 +56,13 @@ class Tolerance(_Model):
     below_ms: float | None = Field(
         None, gt=0, alias="below-ms", description="For sync-lag: p99 lag below this."
     )
+    samples: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="For sync-lag: the p99 is over this many latest samples (an earlier "
+        "failover's lags must not hold the probe down for minutes).",
+    )
 
 
 class Probe(_Model):
@@ -200,6 +207,7 @@ def _steady(probe: Probe, catalog: Catalog) -> SteadyProbe:
         probe.tolerance.below_ms,
         probe.method,
         body,
+        probe.tolerance.samples,
     )
 
 
