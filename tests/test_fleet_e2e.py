@@ -97,8 +97,12 @@ async def test_a_dependency_outage_is_one_incident_and_its_dependents_wait_for_i
         assert not repaired and not status[name].repairs_running, (name, actions)
         assert "released" in actions, (name, actions)
         assert [i for i in await incidents_of(drc.home, name) if not i.near_miss] == []
+    # One outage, one incident. (Under load drc may heal md-b itself once its marker is gone,
+    # before the test's own restart of it: that operator restart then opens an incident of
+    # its own, operator_restart, which is no second outage.)
     root_incidents = await incidents_of(drc.home, ROOT)
-    assert len(root_incidents) == 1, root_incidents
+    outages = [i for i in root_incidents if not i.type.startswith("operator_")]
+    assert len(outages) == 1, root_incidents
 
 
 async def test_forty_percent_of_services_down_is_a_system_failure_repaired_at_the_bucket_pace(
