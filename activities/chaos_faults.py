@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -63,16 +62,10 @@ Step = Callable[[FaultInput], Awaitable[list[str]]]
 class FaultActivities:
     """The chaos fault activities; built once per worker around its process controller."""
 
-    def __init__(self, controller: ProcessController, home: Path, http: httpx.AsyncClient) -> None:
-        """Signal and start through ``controller``; find the demo's markers under ``home``.
-
-        ``http`` is the worker's shared client, taken for the wiring every activity class
-        shares; the faults reach supervisord through ``controller`` and need no HTTP of
-        their own yet.
-        """
+    def __init__(self, controller: ProcessController, home: Path) -> None:
+        """Signal and start through ``controller``; find the demo's markers under ``home``."""
         self._controller = controller
         self._home = home
-        self._http = http
         self._inject: dict[FaultKind, Step] = {
             FaultKind.KILL: self._per_target(self._kill),
             FaultKind.HANG: self._per_target(self._hang),
@@ -86,8 +79,8 @@ class FaultActivities:
             FaultKind.KILL: self._per_target(self._start),
             FaultKind.HANG: self._per_target(self._continue),
             FaultKind.REGION_STOP: self._region_start,
-            FaultKind.LATENCY: self._per_target(self._unslow),
-            FaultKind.ERRORS: self._per_target(self._unfail),
+            FaultKind.LATENCY: self._per_target(self._switch_off("latency")),
+            FaultKind.ERRORS: self._per_target(self._switch_off("errors")),
             FaultKind.NETCUT: self._per_target(self._uncut),
             FaultKind.REPLICATION_BREAK: self._per_target(self._reattach),
         }
@@ -223,19 +216,20 @@ class FaultActivities:
         _write(self._marker(f"{t.replica}.latency", must_exist=True), f"{inp.latency_ms:g}\n")
         return f"slowed {t.replica} by {inp.latency_ms:g} ms"
 
-    async def _unslow(self, inp: FaultInput, t: FaultTarget) -> str:
-        if _remove(self._marker(f"{t.replica}.latency")):
-            return f"removed {t.replica}'s latency marker"
-        return f"{t.replica} had no latency marker: nothing to remove"
-
     async def _fail_share(self, inp: FaultInput, t: FaultTarget) -> str:
         _write(self._marker(f"{t.replica}.errors", must_exist=True), f"{inp.error_share:g}\n")
         return f"made {t.replica} answer {inp.error_share:.0%} of requests with 500"
 
-    async def _unfail(self, inp: FaultInput, t: FaultTarget) -> str:
-        if _remove(self._marker(f"{t.replica}.errors")):
-            return f"removed {t.replica}'s error marker"
-        return f"{t.replica} had no error marker: nothing to remove"
+    def _switch_off(self, switch: str) -> Callable[[FaultInput, FaultTarget], Awaitable[str]]:
+        """The undo of a fault switch: remove ``<replica>.<switch>`` (``latency``, ``errors``)."""
+        what = {"latency": "latency", "errors": "error"}[switch]
+
+        async def off(inp: FaultInput, t: FaultTarget) -> str:
+            if _remove(self._marker(f"{t.replica}.{switch}")):
+                return f"removed {t.replica}'s {what} marker"
+            return f"{t.replica} had no {what} marker: nothing to remove"
+
+        return off
 
     def _marker(self, name: str, must_exist: bool = False) -> Path:
         path = marker_path(self._home, name)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -107,7 +107,7 @@ class ChaosObserveActivities:
             if outcome.detected_at is not None and inp.detect_only:
                 return outcome
             if outcome.detected_at is not None and time.time() >= inp.recover_after:
-                state = await self._check(inp.recovery)
+                state = await self._check(inp.recovery, statuses)
                 if state.ok:
                     outcome.recovered_at = state.at
                     return outcome
@@ -138,14 +138,13 @@ class ChaosObserveActivities:
 
     async def _other_experiments(self, run: str) -> list[str]:
         query = f"WorkflowType = '{CHAOS_WORKFLOW}' AND ExecutionStatus = 'Running'"
-        return [
-            wf.id
-            async for wf in self._client.list_workflows(query)
-            if wf.id != run and wf.status == WorkflowExecutionStatus.RUNNING
-        ]
+        return [wf.id async for wf in self._client.list_workflows(query) if wf.id != run]
 
-    async def _check(self, probes: list[SteadyProbe]) -> SteadyState:
-        statuses = await self._statuses()
+    async def _check(
+        self, probes: list[SteadyProbe], statuses: dict[str, MonitorStatus] | None = None
+    ) -> SteadyState:
+        """One look at every probe; ``statuses``: the monitors' answers already read now."""
+        statuses = statuses if statuses is not None else await self._statuses()
         fleet = await self._fleet() if any(p.type == "no-incident" for p in probes) else None
         outcomes = [await self._probe(p, statuses, fleet) for p in probes]
         return SteadyState(all(o.ok for o in outcomes), outcomes, time.time())

@@ -76,22 +76,21 @@ async def start_run(
     )
 
 
-async def create_schedule(
-    client: Client,
-    experiment: str,
-    task_queue: str,
-    every: timedelta | None = None,
-    jitter: timedelta | None = None,
-    cron: str | None = None,
-) -> str:
-    """Create the experiment's schedule; ``DrcError`` if it exists already or says nothing."""
+def schedule_spec(every: str | None, jitter: str | None, cron: str | None) -> ScheduleSpec:
+    """``--every`` (with ``--jitter``) or ``--cron`` as a spec; ``DrcError`` names a bad one."""
     if (every is None) == (cron is None):
         raise DrcError("give either --every or --cron")
-    spec = ScheduleSpec(
-        intervals=[ScheduleIntervalSpec(every=every)] if every is not None else [],
+    return ScheduleSpec(
+        intervals=[ScheduleIntervalSpec(every=parse_duration(every))] if every is not None else [],
         cron_expressions=[cron] if cron is not None else [],
-        jitter=jitter,
+        jitter=parse_duration(jitter) if jitter is not None else None,
     )
+
+
+async def create_schedule(
+    client: Client, experiment: str, task_queue: str, spec: ScheduleSpec
+) -> str:
+    """Create the experiment's schedule; ``DrcError`` if it exists already."""
     action = ScheduleActionStartWorkflow(
         CHAOS_WORKFLOW,
         ChaosRunInput(experiment),

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import ValidationError
 
 from drc.catalog import Catalog, Redundancy
 from drc.errors import CatalogError, CatalogIssue
-from drc.yamlio import UniqueKeyLoader, format_location, is_tuple_echo
+from drc.yamlio import YamlReadError, format_location, is_tuple_echo, read_yaml
 
 
 def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
@@ -54,16 +53,9 @@ def load_catalog(path: Path | str) -> Catalog:
     """Read and validate the catalog at ``path``; raise ``CatalogError`` naming every problem."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(source, [CatalogIssue("", f"cannot read: {exc.strerror}")]) from None
-    try:
-        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogError(source, [CatalogIssue(where, f"invalid YAML: {problem}")]) from None
+        data = read_yaml(path)
+    except YamlReadError as exc:
+        raise CatalogError(source, [exc.issue]) from None
     if not isinstance(data, dict):
         raise CatalogError(source, [CatalogIssue("", "the catalog must be a YAML mapping")])
     return parse_catalog(data, source)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from drc.errors import CatalogIssue
 
 _UNION_TAGS = {"http", "tcp", "redis", "postgres"}
 
@@ -90,3 +93,30 @@ def is_tuple_echo(error: Any) -> bool:
         and isinstance(given, list | tuple)
         and len(given) >= ctx.get("min_length", 0)
     )
+
+
+class YamlReadError(Exception):
+    """A file that cannot be read, or is not valid YAML; ``issue`` locates the problem."""
+
+    def __init__(self, issue: CatalogIssue) -> None:
+        self.issue = issue
+        super().__init__(str(issue))
+
+
+def read_yaml(path: Path | str) -> Any:
+    """The parsed YAML of ``path`` in drc's dialect (``UniqueKeyLoader``).
+
+    Raises ``YamlReadError`` with "cannot read: ..." or "invalid YAML: ..." at its line and
+    column; every loader (catalog, runbook, chaos experiment) wraps it in its own error.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise YamlReadError(CatalogIssue("", f"cannot read: {exc.strerror}")) from None
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise YamlReadError(CatalogIssue(where, f"invalid YAML: {problem}")) from None

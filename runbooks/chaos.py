@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from drc.catalog import NAME_PATTERN, Catalog, Redundancy, Service, StrictModel
@@ -37,7 +36,7 @@ from drc.chaos import (
     SteadyProbe,
 )
 from drc.errors import CatalogIssue, ChaosError
-from drc.yamlio import UniqueKeyLoader, format_location
+from drc.yamlio import YamlReadError, format_location, read_yaml
 
 CHAOS_DIR = Path(__file__).parent / "chaos"
 
@@ -218,14 +217,9 @@ def load_experiment(path: Path | str, catalog: Catalog) -> Experiment:
     """
     source = str(path)
     try:
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506
-    except OSError as exc:
-        raise ChaosError(source, [CatalogIssue("", f"cannot read: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ChaosError(source, [CatalogIssue(where, f"invalid YAML: {problem}")]) from None
+        data = read_yaml(path)
+    except YamlReadError as exc:
+        raise ChaosError(source, [exc.issue]) from None
     return parse_experiment(data, catalog, source)
 
 
@@ -454,19 +448,15 @@ def plan(prepared: Prepared, seed: int) -> tuple[list[PlannedFault], str | None]
         planned.append(PlannedFault(fault, chosen))
     if experiment.blast_radius.allow_unprotected:
         return planned, None
-    hit = {t.replica for p in planned for t in p.targets}
-    for service in sorted({t.service for p in planned for t in p.targets}):
+    targets = [t for p in planned for t in p.targets]
+    for service in sorted({t.service for t in targets}):
+        hit = sorted(t.replica for t in targets if t.service == service)
         spared = [r for r in prepared.healthy.get(service, []) if r not in hit]
         if not spared:
             return planned, (
                 f"{service} has no healthy replica outside the blast radius "
-                f"({', '.join(sorted(r for r in hit if _of(catalog, service, r)))} hit, "
+                f"({', '.join(hit)} hit, "
                 f"healthy now: {', '.join(prepared.healthy.get(service, [])) or 'none'}): "
                 "it would be left down (allow-unprotected overrides)"
             )
     return planned, None
-
-
-def _of(catalog: Catalog, service: str, replica: str) -> bool:
-    found = catalog.service(service)
-    return found is not None and found.replica(replica) is not None

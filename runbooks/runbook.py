@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import Field, ValidationError
 
 from drc.catalog import NAME_PATTERN, Service, StrictModel
@@ -22,7 +21,7 @@ from drc.errors import CatalogIssue, RunbookError
 from drc.names import backend_name
 
 # The loader's duplicate-key-refusing SafeLoader and location formatter: one YAML dialect.
-from drc.yamlio import UniqueKeyLoader, format_location
+from drc.yamlio import YamlReadError, format_location, read_yaml
 from runbooks.actions import ACTIONS, ActionSpec
 
 RUNBOOK_DIR = Path(__file__).parent
@@ -82,15 +81,9 @@ def load_runbook(path: Path | str) -> Runbook:
     """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except OSError as exc:
-        raise _error(source, [CatalogIssue("", f"cannot read: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise _error(source, [CatalogIssue(where, f"invalid YAML: {problem}")]) from None
+        data = read_yaml(path)
+    except YamlReadError as exc:
+        raise _error(source, [exc.issue]) from None
     return parse_runbook(data, source)
 
 

@@ -48,7 +48,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def faults(tmp_path: Path, http: httpx.AsyncClient) -> FaultActivities:
-    return FaultActivities(SupervisorController(http), tmp_path, http)
+    return FaultActivities(SupervisorController(http), tmp_path)
 
 
 def fault(
@@ -558,7 +558,7 @@ async def test_supervisord_unreachable_is_retryable(faults: FaultActivities):
 async def test_markers_outside_the_demos_home_are_refused(
     platform: Platform, tmp_path: Path, http: httpx.AsyncClient
 ):
-    elsewhere = FaultActivities(SupervisorController(http), tmp_path / "not-the-home", http)
+    elsewhere = FaultActivities(SupervisorController(http), tmp_path / "not-the-home")
     inp = fault(FaultKind.LATENCY, platform, "md-a", latency_ms=100)
     with pytest.raises(ApplicationError, match="is DRC_HOME the demo's home") as caught:
         await inject(elsewhere, inp)

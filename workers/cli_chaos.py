@@ -16,10 +16,10 @@ from activities.chaos_schedules import (
     chaos_schedules,
     create_schedule,
     halt,
-    parse_duration,
     pause_schedule,
     resume_schedule,
     schedule_id,
+    schedule_spec,
     scores,
     start_run,
 )
@@ -27,6 +27,9 @@ from drc.catalog import Catalog
 from drc.errors import ChaosError, DrcError
 from drc.settings import Settings
 from runbooks.chaos import Experiment, experiment_names, experiment_path, load_experiment
+
+# workers.cli adds these commands in its main(), after it is loaded: no import cycle.
+from workers.cli import _load, _run
 from workers.connect import connect
 
 chaos_app = typer.Typer(no_args_is_help=True, help=__doc__)
@@ -35,8 +38,6 @@ ExperimentArg = Annotated[str, typer.Argument(help="An experiment in runbooks/ch
 
 
 def _checked(experiment: str) -> tuple[Settings, Catalog, Experiment]:
-    from workers.cli import _load  # the catalog as every command loads it (exit 2 if invalid)
-
     settings = Settings()
     catalog = _load(settings)
     try:
@@ -58,8 +59,6 @@ def run(
     wait: Annotated[bool, typer.Option(help="Wait for the verdict.")] = True,
 ) -> None:
     """Run an experiment now; exit 0 if it passed, 1 if it failed or was aborted."""
-    from workers.cli import _run
-
     settings, _, found = _checked(experiment)
 
     async def main() -> None:
@@ -85,23 +84,16 @@ def schedule(
     cron: Annotated[str | None, typer.Option(help='Cron expression: "0 * * * *".')] = None,
 ) -> None:
     """Schedule an experiment (a Temporal Schedule; overlap skip, no backfill)."""
-    from workers.cli import _run
-
     settings, _, _ = _checked(experiment)
     try:
-        if (every is None) == (cron is None):
-            raise DrcError("give either --every or --cron")
-        interval = parse_duration(every) if every is not None else None
-        spread = parse_duration(jitter) if jitter is not None else None
+        spec = schedule_spec(every, jitter, cron)
     except DrcError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
     async def main() -> None:
         client = await connect(settings)
-        made = await create_schedule(
-            client, experiment, settings.task_queue, interval, spread, cron
-        )
+        made = await create_schedule(client, experiment, settings.task_queue, spec)
         typer.echo(f"scheduled {made}")
 
     _run(main())
@@ -112,8 +104,6 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
     """Experiments, their schedules and next runs, last results and resilience score."""
-    from workers.cli import _run
-
     settings = Settings()
 
     async def main() -> None:
@@ -172,8 +162,6 @@ def resume(experiment: ExperimentArg) -> None:
 @chaos_app.command("unschedule")
 def unschedule(experiment: ExperimentArg) -> None:
     """Delete an experiment's schedule (running experiments go on)."""
-    from workers.cli import _run
-
     settings = Settings()
 
     async def main() -> None:
@@ -189,8 +177,6 @@ def halt_(
     reason: Annotated[str, typer.Option(help="Why (kept on the paused schedules).")] = "",
 ) -> None:
     """Cancel every running experiment (rollbacks run) and pause every chaos schedule."""
-    from workers.cli import _run
-
     settings = Settings()
 
     async def main() -> None:
@@ -204,8 +190,6 @@ def halt_(
 
 
 def _schedule_change(experiment: str, pause: bool) -> None:
-    from workers.cli import _run
-
     settings = Settings()
     who = getpass.getuser()
 

@@ -82,7 +82,7 @@ def build_worker(
 ) -> Worker:
     """A worker with every drc workflow and activity, sized for the catalog."""
     controller = SupervisorController(http)
-    faults = FaultActivities(controller, home.resolve(), http)
+    faults = FaultActivities(controller, home.resolve())
     chaos = ChaosObserveActivities(client, http, catalog, chaos_dir)
     journal = ChaosJournalActivities(home, catalog, chaos_dir)
     watch = WatchActivities(engine, state, ProcessView(controller))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -53,12 +54,27 @@ FAULT_RETRY = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(millise
 UNDO_RETRY = RetryPolicy(maximum_attempts=10, initial_interval=timedelta(milliseconds=200))
 READ_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
 
+T = TypeVar("T")
+
 
 def _cancelled(exc: BaseException) -> bool:
     """The workflow's cancellation, as it surfaces in an await or an activity's failure."""
     if isinstance(exc, asyncio.CancelledError | CancelledError):
         return True
     return isinstance(exc, ActivityError) and isinstance(exc.cause, CancelledError)
+
+
+async def _read(name: str, inp: object, result_type: type[T], timeout_s: float) -> T:
+    """A heartbeating read-only activity (steady state, watch), retried as reads are."""
+    found: T = await workflow.execute_activity(
+        name,
+        inp,
+        result_type=result_type,
+        start_to_close_timeout=timedelta(seconds=timeout_s),
+        heartbeat_timeout=timedelta(seconds=10),
+        retry_policy=READ_RETRY,
+    )
+    return found
 
 
 class Aborted(Exception):
@@ -193,7 +209,6 @@ class ChaosExperimentWorkflow:
             await self._hold_until(since + hold_s)
             rolled = await self._roll_back()
             watch.recover_after, watch.detect_only = rolled, False
-            watch.since = since
             later = await self._watch("watch-after-rollback", watch)
             seen.recovered_at, seen.breach, seen.last = later.recovered_at, later.breach, later.last
             recovered_from = rolled
@@ -257,27 +272,13 @@ class ChaosExperimentWorkflow:
 
     async def _steady(self, step: str, inp: SteadyInput) -> SteadyState:
         start = workflow.now().timestamp()
-        state: SteadyState = await workflow.execute_activity(
-            CHAOS_STEADY_STATE,
-            inp,
-            result_type=SteadyState,
-            start_to_close_timeout=timedelta(seconds=inp.within_s + 30),
-            heartbeat_timeout=timedelta(seconds=10),
-            retry_policy=READ_RETRY,
-        )
+        state = await _read(CHAOS_STEADY_STATE, inp, SteadyState, inp.within_s + 30)
         self._note(step, "succeeded" if state.ok else "failed", start, state.failing())
         return state
 
     async def _watch(self, step: str, inp: WatchInput) -> WatchOutcome:
         start = workflow.now().timestamp()
-        seen: WatchOutcome = await workflow.execute_activity(
-            CHAOS_WATCH,
-            inp,
-            result_type=WatchOutcome,
-            start_to_close_timeout=timedelta(seconds=inp.until_s + 60),
-            heartbeat_timeout=timedelta(seconds=10),
-            retry_policy=READ_RETRY,
-        )
+        seen = await _read(CHAOS_WATCH, inp, WatchOutcome, inp.until_s + 60)
         detail = seen.breach or (
             f"detected: {seen.detected_by}" if seen.detected_at else "no detection"
         )
