@@ -47,6 +47,13 @@ from runbooks.chaos import CHAOS_DIR, Prepared, experiment_path, load_experiment
 POLL_S = 0.2
 """How often the watch and a settling steady state look again."""
 
+RECOVERY_SAMPLES = 3
+"""A sync-lag probe judging a recovery reads the latest this many lags taken since the watch
+began looking for it. The hypothesis' own window (``samples``, 20 by default: 20 s at one
+sample a second) would hold the standby's catch-up lag right after a re-attachment against it
+for 20 s; a recovery is the trend now, the steady state is checked over the full window after.
+"""
+
 
 class ChaosObserveActivities:
     """Reads for the ChaosExperiment workflow; built once per worker."""
@@ -94,8 +101,15 @@ class ChaosObserveActivities:
 
     @activity.defn(name=CHAOS_WATCH)
     async def chaos_watch(self, inp: WatchInput) -> WatchOutcome:
-        """Watch for the detection, the recovery and the safeguards until done or ``until_s``."""
+        """Watch for the detection, the recovery and the safeguards until done or ``until_s``.
+
+        Recovery is judged on what was measured since the watch began to look for it: a
+        sync-lag probe takes the latest ``RECOVERY_SAMPLES`` lags taken since then, so a
+        standby's catch-up right after the rollback is not held against it for ``samples``
+        seconds (the steady state after the rollbacks still checks the full window).
+        """
         outcome = WatchOutcome()
+        marks: dict[str, int] | None = None  # lag samples measured per standby back then
         while time.time() < inp.since + inp.until_s:
             statuses = await self._statuses()
             breach = await self._breach(inp, statuses)
@@ -107,7 +121,9 @@ class ChaosObserveActivities:
             if outcome.detected_at is not None and inp.detect_only:
                 return outcome
             if outcome.detected_at is not None and time.time() >= inp.recover_after:
-                state = await self._check(inp.recovery, statuses)
+                if marks is None:
+                    marks = await self._sync_marks(inp.recovery, statuses)
+                state = await self._check(inp.recovery, statuses, marks)
                 if state.ok:
                     outcome.recovered_at = state.at
                     return outcome
@@ -141,16 +157,39 @@ class ChaosObserveActivities:
         return [wf.id async for wf in self._client.list_workflows(query) if wf.id != run]
 
     async def _check(
-        self, probes: list[SteadyProbe], statuses: dict[str, MonitorStatus] | None = None
+        self,
+        probes: list[SteadyProbe],
+        statuses: dict[str, MonitorStatus] | None = None,
+        marks: dict[str, int] | None = None,
     ) -> SteadyState:
-        """One look at every probe; ``statuses``: the monitors' answers already read now."""
+        """One look at every probe.
+
+        ``statuses``: the monitors' answers already read now; ``marks``: judge sync lag only
+        on the samples measured after these counts (``_sync_marks``).
+        """
         statuses = statuses if statuses is not None else await self._statuses()
         fleet = await self._fleet() if any(p.type == "no-incident" for p in probes) else None
-        outcomes = [await self._probe(p, statuses, fleet) for p in probes]
+        outcomes = [await self._probe(p, statuses, fleet, marks) for p in probes]
         return SteadyState(all(o.ok for o in outcomes), outcomes, time.time())
 
+    async def _sync_marks(
+        self, probes: list[SteadyProbe], statuses: dict[str, MonitorStatus]
+    ) -> dict[str, int]:
+        """How many lag samples each standby of a sync-lag probe's service has had so far."""
+        marks: dict[str, int] = {}
+        for probe in probes:
+            status = statuses.get(probe.service or "")
+            if probe.type == "sync-lag" and status is not None:
+                for s in await self._live_sync(status):
+                    marks[sync_key(status.name, s.replica)] = s.measured
+        return marks
+
     async def _probe(
-        self, probe: SteadyProbe, statuses: dict[str, MonitorStatus], fleet: FleetStatus | None
+        self,
+        probe: SteadyProbe,
+        statuses: dict[str, MonitorStatus],
+        fleet: FleetStatus | None,
+        marks: dict[str, int] | None = None,
     ) -> ProbeOutcome:
         if probe.type == "http":
             return await self._http_probe(probe)
@@ -162,7 +201,7 @@ class ChaosObserveActivities:
         if probe.type == "service-healthy":
             ok = status.state is ServiceState.HEALTHY
             return ProbeOutcome(probe.name, ok, f"{status.name} is {status.state.value}")
-        return _sync_lag(probe, status, await self._live_sync(status))
+        return judge_sync_lag(probe, status, await self._live_sync(status), marks)
 
     async def _live_sync(self, status: MonitorStatus) -> list[SyncStats]:
         """The replication stats the watch measures now (the monitor keeps older ones)."""
@@ -223,15 +262,47 @@ def _no_incident(probe: SteadyProbe, fleet: FleetStatus | None) -> ProbeOutcome:
     return ProbeOutcome(probe.name, True, "no incident open")
 
 
-def _sync_lag(probe: SteadyProbe, status: MonitorStatus, sync: list[SyncStats]) -> ProbeOutcome:
+def sync_key(service: str, replica: str) -> str:
+    """The key of a standby in the watch's sample marks."""
+    return f"{service}/{replica}"
+
+
+def judge_sync_lag(
+    probe: SteadyProbe,
+    status: MonitorStatus,
+    sync: list[SyncStats],
+    marks: dict[str, int] | None = None,
+) -> ProbeOutcome:
+    """The p99 of the latest ``probe.samples`` lags of every standby, all of them in sync.
+
+    With ``marks`` (a recovery) only the latest ``RECOVERY_SAMPLES`` measured after the mark
+    count, at least one per standby: what happens now, not the fault's own samples.
+    """
     if not sync:
         return ProbeOutcome(probe.name, False, f"{status.name} reports no replication")
-    recent = [replace(s, lags_ms=s.lags_ms[-probe.samples :]) for s in sync]
+    recent = [replace(s, lags_ms=_window(probe, status.name, s, marks)) for s in sync]
+    unsampled = [s.replica for s in recent if marks is not None and not s.lags_ms]
     worst = max((s.percentile(99) or 0.0) for s in recent)
     bad = [s.replica for s in sync if s.state != "in_sync"]
     limit = probe.below_ms if probe.below_ms is not None else float("inf")
-    ok = not bad and worst < limit
-    detail = f"lag p99 {worst:.1f} ms over the last {probe.samples} samples (limit {limit:g} ms)"
+    ok = not bad and not unsampled and worst < limit
+    since = " since the recovery watch began" if marks is not None else ""
+    window = min(probe.samples, RECOVERY_SAMPLES) if marks is not None else probe.samples
+    detail = f"lag p99 {worst:.1f} ms over the last {window} samples{since}"
+    detail += f" (limit {limit:g} ms)"
     if bad:
         detail += f"; not in sync: {', '.join(bad)}"
+    if unsampled:
+        detail += f"; no lag measured since: {', '.join(unsampled)}"
     return ProbeOutcome(probe.name, ok, detail)
+
+
+def _window(
+    probe: SteadyProbe, service: str, stats: SyncStats, marks: dict[str, int] | None
+) -> list[float]:
+    """The lags ``probe`` judges: the latest ``samples``; for a recovery, see ``judge_sync_lag``."""
+    count = probe.samples
+    if marks is not None:
+        since = stats.measured - marks.get(sync_key(service, stats.replica), 0)
+        count = min(count, RECOVERY_SAMPLES, since)
+    return stats.lags_ms[-count:] if count > 0 else []

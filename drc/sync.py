@@ -67,6 +67,8 @@ class SyncStats:
     primary: str
     state: str = "unknown"  # unknown | in_sync | sync_degraded
     lags_ms: list[float] = field(default_factory=list)
+    measured: int = 0
+    """Lag samples measured so far; ``lags_ms`` keeps the latest ``WINDOW`` of them."""
     last_lag_ms: float | None = None
     primary_offset: int = -1
     replica_offset: int = -1
@@ -118,6 +120,7 @@ def observe(
     stats.last_lag_ms, stats.primary_offset = sample.lag_ms, sample.primary_offset
     if sample.lag_ms is not None:
         stats.lags_ms = [*stats.lags_ms[-(WINDOW - 1) :], sample.lag_ms]
+        stats.measured += 1
     good = sample.lag_ms is not None and sample.lag_ms <= threshold_ms and sample.link_up
     # A standby that says its link is down and did not show the heartbeat is not replicating:
     # a fact, not a slow sample, so it is judged at once (waiting out three timeouts left a
