@@ -33,6 +33,7 @@ deps:
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing="$$missing iptables"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \
@@ -40,8 +41,9 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-# The tests also look at rendered reports in a real browser: Debian's chromium, driven by
-# Playwright for Python (pip), never a browser download. (Network cuts, in the tests and in
+# The tests also look at rendered reports and the dashboard in a real browser: Debian's
+# chromium, driven by Playwright for Python (pip), never a browser download; and they check
+# docker-compose.yml with Debian's docker-compose. (Network cuts, in the tests and in
 # the netcut chaos experiment, are real iptables rules: Debian's iptables, from `deps`.)
 test-deps:
 	@missing=""; \
@@ -50,6 +52,12 @@ test-deps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@# docker-compose validates docker-compose.yml (`config` needs no daemon); its Recommends
+	@# would install the Docker daemon itself, hence --no-install-recommends.
+	@command -v docker-compose >/dev/null 2>&1 || { \
+		echo "installing Debian packages: docker-compose"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
+	}
 
 install: deps $(STAMP)
 

@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from drc.credentials import SUPERVISOR_CREDENTIALS_ENV, Credentials
 from drc.errors import ProcessControlError, ProcessExitedError
 from drc.repair import ProcessInput, ProcessResult
 
@@ -62,6 +63,10 @@ class SupervisorFaultError(ProcessControlError):
         self.method = method
         self.name = name
         super().__init__(f"supervisord {method}({name}) failed: {fault} ({detail})")
+
+
+class SupervisorAuthError(ProcessControlError):
+    """supervisord refused the login (HTTP 401): no retry can cure it, only the credentials."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +116,24 @@ class ProcessController(ABC):
 class SupervisorController(ProcessController):
     """supervisord over its XML-RPC API (``url`` is e.g. ``http://127.0.0.1:9001/RPC2``)."""
 
-    def __init__(self, http: httpx.AsyncClient, timeout_s: float = 30.0) -> None:
-        """Use ``http`` for every call; ``timeout_s`` bounds one call, including a stop's wait."""
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        timeout_s: float = 30.0,
+        credentials: Credentials | None = None,
+    ) -> None:
+        """Use ``http`` for every call; ``timeout_s`` bounds one call, including a stop's wait.
+
+        ``credentials``: sent as HTTP basic auth on every call (supervisord's ``username`` and
+        ``password``); None sends none.
+        """
         self._http = http
         self._timeout_s = timeout_s
+        self._auth = (
+            httpx.BasicAuth(credentials.username, credentials.password)
+            if credentials is not None
+            else None
+        )
 
     async def info(self, url: str, name: str) -> ProcessInfo:
         """``supervisor.getProcessInfo``; read-only, so trivially safe to retry."""
@@ -219,12 +238,23 @@ class SupervisorController(ProcessController):
                 content=body.encode(),
                 headers={"content-type": "text/xml"},
                 timeout=self._timeout_s,
+                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as exc:
             raise ProcessControlError(
                 f"supervisord at {url} unreachable for {method}({name}): "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        if resp.status_code == 401 and self._auth is not None:
+            raise SupervisorAuthError(
+                f"supervisord at {url} refused the credentials (HTTP 401): "
+                f"check {SUPERVISOR_CREDENTIALS_ENV}"
+            )
+        if resp.status_code == 401:
+            raise SupervisorAuthError(
+                f"supervisord at {url} requires credentials (HTTP 401) and drc has none: set "
+                f"{SUPERVISOR_CREDENTIALS_ENV} (a mode-0600 file holding user:password)"
+            )
         if resp.status_code != 200:
             raise ProcessControlError(
                 f"supervisord at {url} answered HTTP {resp.status_code} to {method}({name})"
@@ -253,7 +283,7 @@ class ProcessActivities:
         """Stop the process; idempotent (stopping a stopped process is action "none").
 
         Fails with ApplicationError type "ProcessControl", non-retryable only for an unknown
-        program (BAD_NAME).
+        program (BAD_NAME) or a login supervisord refuses (HTTP 401).
         """
         try:
             result = await self._controller.stop(inp.supervisor_url, inp.process)
@@ -275,7 +305,8 @@ class ProcessActivities:
 
         Fails with non-retryable ApplicationError type "ProcessExited" when the process dies
         during its start (retrying the same start would crash the same way), and type
-        "ProcessControl" otherwise (retryable unless the program is unknown).
+        "ProcessControl" otherwise (retryable unless the program is unknown or the login
+        refused).
         """
         try:
             result = await self._controller.start(inp.supervisor_url, inp.process)
@@ -293,9 +324,14 @@ class ProcessActivities:
 
 
 def to_application_error(exc: ProcessControlError) -> ApplicationError:
-    """The ``ApplicationError`` a process-control failure becomes at the activity boundary."""
+    """The ``ApplicationError`` a process-control failure becomes at the activity boundary.
+
+    Non-retryable: a process that exited on its start, an unknown program, a refused login.
+    """
     if isinstance(exc, ProcessExitedError):
         return ApplicationError(str(exc), type="ProcessExited", non_retryable=True)
+    if isinstance(exc, SupervisorAuthError):
+        return ApplicationError(str(exc), type="ProcessControl", non_retryable=True)
     fault = exc.fault if isinstance(exc, SupervisorFaultError) else None
     return ApplicationError(
         str(exc), type="ProcessControl", non_retryable=fault in NON_RETRYABLE_FAULTS

@@ -17,6 +17,7 @@ from activities.process_view import ProcessVerdict, ProcessView
 from activities.state import StateReplicator
 from activities.state_actions import replica_endpoint
 from activities.sync_poller import SyncPoller
+from activities.watch_metrics import NO_METRICS, WatchMetrics
 from drc.catalog import Replica, Service
 from drc.detector import Detector, Observation
 from drc.model import ProbeResult, ReplicaState, ReplicaTrack, Transition
@@ -71,9 +72,11 @@ class ServiceWatch:
         state: StateReplicator | None,
         processes: ProcessView | None,
         clock: Callable[[], float],
+        metrics: WatchMetrics = NO_METRICS,
     ) -> None:
         self.service, self.primary, self._supervisor_url = service, primary, supervisor_url
         self._engine, self._processes, self._clock = engine, processes, clock
+        self._metrics = metrics.of_service(service.name)
         self.detector = Detector(service, tracks, now=clock())
         budget = service.probe.interval_ms * service.probe.health_every
         timeout_ms = min(max(budget, service.probe.timeout_ms), HEALTH_TIMEOUT_CAP_MS)
@@ -165,6 +168,7 @@ class ServiceWatch:
         )
         answered_at = time.monotonic()
         for replica, beat in zip(replicas, beats, strict=True):
+            self._metrics.probed(replica.name, "heartbeat", beat)
             if beat.ok:
                 self._answered[replica.name] = answered_at
         verdicts = await self._verdicts(replicas, beats)
@@ -175,7 +179,10 @@ class ServiceWatch:
             if not beat.ok:
                 poller.cancel()  # a /health answer from a replica that misses beats is stale
             said = verdicts.get(replica.name, ProcessVerdict())
-            obs = Observation(beat, poller.take(), said.starting, said.dead)
+            health = poller.take()
+            if health is not None:
+                self._metrics.probed(replica.name, "health", health)
+            obs = Observation(beat, health, said.starting, said.dead)
             transition = self.detector.observe(replica.name, obs, now)
             if transition is not None:
                 transitions.append(transition)
@@ -212,6 +219,8 @@ class ServiceWatch:
                 stats.consistency = check
             if (sample := syncer.take_lag()) is None:
                 continue
+            if sample.lag_ms is not None:
+                self._metrics.lagged(name, sample.lag_ms)
             event = observe_sync(
                 stats,
                 SyncSample(

@@ -20,10 +20,22 @@ from activities.probes.ticker import ticks
 from activities.process_view import ProcessView
 from activities.service_watch import ServiceWatch
 from activities.state import StateReplicator
+from activities.watch_metrics import NO_METRICS, WatchMetrics
+from drc.model import Transition
 from drc.names import WATCH_SERVICE
 from drc.watch import WatchInput, WatchProgress, WatchResult
 
 _PROGRESS = TypeAdapter(WatchProgress)
+
+
+def log_transition(service: str, transition: Transition) -> None:
+    """The watch's own line for a transition it returns (the monitor logs its decision)."""
+    about = {"service": service, "replica": transition.replica, "action": "transition"}
+    activity.logger.info(
+        "transition: %s",
+        transition.reason,
+        extra={"drc": {**about, "state": transition.new.value, "severity": transition.severity}},
+    )
 
 
 def progress_from_details(details: object) -> WatchProgress:
@@ -46,7 +58,9 @@ class WatchActivities:
         self._processes = processes
         self._clock = clock
 
-    def service_watch(self, inp: WatchInput, resumed: WatchProgress | None) -> ServiceWatch:
+    def service_watch(
+        self, inp: WatchInput, resumed: WatchProgress | None, metrics: WatchMetrics = NO_METRICS
+    ) -> ServiceWatch:
         """A ``ServiceWatch`` of ``inp``, resuming the tracks and sync of ``resumed``."""
         return ServiceWatch(
             inp.service,
@@ -58,6 +72,7 @@ class WatchActivities:
             self._state,
             self._processes,
             self._clock,
+            metrics,
         )
 
     @activity.defn(name=WATCH_SERVICE)
@@ -69,7 +84,7 @@ class WatchActivities:
         """
         details = activity.info().heartbeat_details
         resumed = progress_from_details(details[0]) if details else None
-        watch = self.service_watch(inp, resumed)
+        watch = self.service_watch(inp, resumed, WatchMetrics.of_activity())
         progress = WatchProgress(tracks=watch.tracks, sync=watch.sync)
         started = time.monotonic()
         try:
@@ -79,7 +94,7 @@ class WatchActivities:
                 progress.max_lateness_ms = watch.max_lateness_ms
                 progress.tilt = watch.tilt
                 for transition in transitions:
-                    activity.logger.info("transition: %s", transition.reason)
+                    log_transition(inp.service.name, transition)
                     progress.last_transitions = transitions
                 activity.heartbeat(progress)
                 if transitions or events or time.monotonic() - started >= inp.max_duration_s:

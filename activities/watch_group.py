@@ -25,7 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.probes.ticker import ticks
 from activities.service_watch import ServiceWatch
-from activities.watch import WatchActivities
+from activities.watch import WatchActivities, log_transition
+from activities.watch_metrics import NO_METRICS, WatchMetrics
 from drc.names import WATCH_GROUP
 from drc.watch import (
     GroupProgress,
@@ -83,6 +84,7 @@ class _Run:
     watches: WatchActivities
     client: Client
     group_workflow_id: str
+    metrics: WatchMetrics = NO_METRICS
     members: dict[str, _Member] = field(default_factory=dict)
     outbox: list[WatchReport] = field(default_factory=list)
     version: int = 0
@@ -112,6 +114,7 @@ class _Run:
         member.watch = self.watches.service_watch(
             WatchInput(spec.service, spec.tracks, 0, spec.primary, spec.sync, spec.supervisor_url),
             resumed,
+            self.metrics,
         )
         member.task = asyncio.create_task(self._watch(member))
 
@@ -148,7 +151,7 @@ class _Run:
                 )
                 self._wake_sender.set()
                 for transition in transitions:
-                    activity.logger.info("transition: %s", transition.reason)
+                    log_transition(member.spec.service.name, transition)
 
     def progress(self) -> GroupProgress:
         """Every member's spec and progress, and the undelivered reports."""
@@ -216,7 +219,12 @@ class GroupWatchActivities:
         """
         details = activity.info().heartbeat_details
         resumed = _GROUP_PROGRESS.validate_python(details[0]) if details else inp.progress
-        run = _Run(self._watches, self._client, activity.info().workflow_id or "")
+        run = _Run(
+            self._watches,
+            self._client,
+            activity.info().workflow_id or "",
+            WatchMetrics.of_activity(),
+        )
         run.outbox = list(resumed.outbox)
         if details and resumed.version >= inp.version:  # a retry: resume every member at once
             run.version = resumed.version

@@ -1,11 +1,13 @@
 """The supervisord configuration that runs every replica of a catalog as its own program.
 
 Programs have ``autorestart=false``: restarting a replica is drc's decision and drc's record,
-so supervisord must never do it behind drc's back.
+so supervisord must never do it behind drc's back. Its XML-RPC asks for a login, kept in
+``$DRC_HOME/supervisor-credentials`` (mode 0600), so that no other local user drives it.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from drc.catalog import Catalog, Redundancy, Replica, Service
+from drc.credentials import SUPERVISOR_CREDENTIALS_FILE, Credentials, ensure_credentials
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,16 +68,24 @@ def supervisor_config(
     python: str = sys.executable,
     port: int | None = None,
     autostart: bool = True,
+    credentials: Credentials | None = None,
 ) -> str:
     """Render a supervisord.conf running one program per replica that has a ``process``.
 
     supervisord listens on 127.0.0.1 at ``port``, or the port of the catalog's supervisor_url.
     The catalog's traffic manager replica (``traffic_control.haproxy_service``) is HAProxy on
     ``haproxy_config_path(home)``, which the caller writes first. ``autostart=False`` starts
-    no program: see ``write_supervisor_config``.
+    no program: see ``write_supervisor_config``. With ``credentials`` its XML-RPC asks for
+    them (the password as a SHA-1 hash), and the ``[supervisorctl]`` section holds them in
+    clear, as supervisorctl must send them: such a config is for its owner's eyes only.
     """
     base = demo_dir(home)
     port = supervisor_port(catalog) if port is None else port
+    server = {"port": f"127.0.0.1:{port}"}
+    client = {"serverurl": f"http://127.0.0.1:{port}"}
+    if credentials is not None:
+        server |= {"username": credentials.username, "password": credentials.sha1_password()}
+        client |= {"username": credentials.username, "password": credentials.password}
     sections: list[tuple[str, dict[str, str]]] = [
         (
             "supervisord",
@@ -85,14 +96,14 @@ def supervisor_config(
                 "childlogdir": str(base / "logs"),
             },
         ),
-        ("inet_http_server", {"port": f"127.0.0.1:{port}"}),
+        ("inet_http_server", server),
         (
             "rpcinterface:supervisor",
             {
                 "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface",
             },
         ),
-        ("supervisorctl", {"serverurl": f"http://127.0.0.1:{port}"}),
+        ("supervisorctl", client),
     ]
     for service, replica in _replicas(catalog):
         program = _program(catalog, service, replica, home, python)
@@ -107,21 +118,30 @@ def write_supervisor_config(
     python: str = sys.executable,
     port: int | None = None,
     autostart: bool = True,
+    credentials_file: Path | None = None,
 ) -> Path:
     """Write ``supervisor_config`` to ``home/demo/supervisord.conf`` and return its path.
 
     Creates ``logs/`` and ``markers/`` beside it; rewriting an existing config is harmless.
     ``autostart=False`` is for a supervisord started again after it died: its programs may
     still run as orphans holding their ports, and starting them again would only make
-    duplicates that fail to bind (see ``workers.stack``).
+    duplicates that fail to bind (see ``workers.stack``). The XML-RPC login is
+    ``credentials_file`` (DRC_SUPERVISOR_CREDENTIALS; default ``home/supervisor-credentials``),
+    generated the first time (mode 0600) and kept after; the config holds its password (for
+    supervisorctl), so it is mode 0600 too.
     """
     base = demo_dir(home)
     (base / "logs").mkdir(parents=True, exist_ok=True)
     (base / "markers").mkdir(parents=True, exist_ok=True)
     (base / "roles").mkdir(parents=True, exist_ok=True)
     _write_redis_configs(catalog, home)
+    credentials = ensure_credentials(credentials_file or home / SUPERVISOR_CREDENTIALS_FILE)
+    text = supervisor_config(catalog, home, python, port, autostart, credentials)
     path = base / "supervisord.conf"
-    path.write_text(supervisor_config(catalog, home, python, port, autostart), encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # one written before it held a password may be world-readable
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
     return path
 
 

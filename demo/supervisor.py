@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import configparser
 import subprocess
 import time
 import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
+from drc.credentials import Credentials
 from drc.process import spawn_logged, stop_child, venv_bin
 
 
@@ -18,12 +21,14 @@ def start_supervisord(
 
     supervisord's own output goes to ``supervisord.out`` beside the config. Raises
     RuntimeError (after stopping supervisord) if it exits, a program fails to start, or
-    ``timeout`` passes; the message carries the reason.
+    ``timeout`` passes; the message carries the reason. It logs in as supervisorctl does,
+    with the config's ``[supervisorctl]`` username and password.
     """
     out = config.parent / "supervisord.out"
+    credentials = config_credentials(config)
     proc = spawn_logged([venv_bin("supervisord"), "-c", str(config)], out)
     try:
-        _wait_running(proc, supervisor_url, timeout, out)
+        _wait_running(proc, supervisor_url, credentials, timeout, out)
     except BaseException:
         stop_supervisord(proc)
         raise
@@ -35,8 +40,37 @@ def stop_supervisord(proc: subprocess.Popen[bytes], timeout: float = 15) -> None
     stop_child(proc, timeout)
 
 
+def supervisor_proxy(supervisor_url: str, credentials: Credentials | None) -> Any:
+    """An XML-RPC client of supervisord at ``supervisor_url``, logged in with ``credentials``.
+
+    The login goes in a header, never in the URL, so that no error message shows it.
+    """
+    headers: list[tuple[str, str]] = []
+    if credentials is not None:
+        pair = f"{credentials.username}:{credentials.password}".encode()
+        headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode("ascii")))
+    transport = xmlrpc.client.Transport(headers=headers)
+    return xmlrpc.client.ServerProxy(supervisor_url, transport=transport)
+
+
+def config_credentials(config: Path) -> Credentials | None:
+    """The login in ``config``'s ``[supervisorctl]`` section (as supervisorctl reads it)."""
+    parser = configparser.RawConfigParser()
+    parser.read(config, encoding="utf-8")
+    if not parser.has_option("supervisorctl", "username"):
+        return None
+    # supervisord expands %(name)s in values: a literal % is written %% (demo.platform).
+    username = parser.get("supervisorctl", "username").replace("%%", "%")
+    password = parser.get("supervisorctl", "password", fallback="").replace("%%", "%")
+    return Credentials(username, password)
+
+
 def _wait_running(
-    proc: subprocess.Popen[bytes], supervisor_url: str, timeout: float, out: Path
+    proc: subprocess.Popen[bytes],
+    supervisor_url: str,
+    credentials: Credentials | None,
+    timeout: float,
+    out: Path,
 ) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer yet"
@@ -44,7 +78,7 @@ def _wait_running(
         if proc.poll() is not None:
             raise RuntimeError(f"supervisord exited with status {proc.returncode}: {_tail(out)}")
         try:
-            last = _not_ready_reason(xmlrpc.client.ServerProxy(supervisor_url), proc.pid)
+            last = _not_ready_reason(supervisor_proxy(supervisor_url, credentials), proc.pid)
         except (OSError, xmlrpc.client.Error) as exc:
             last = f"XML-RPC at {supervisor_url}: {exc}"
         if not last:

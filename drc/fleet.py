@@ -55,6 +55,8 @@ class ServiceHealthReport:
     """A repair of this service runs now (its recovery lease)."""
     monitor: str = ""
     """The reporting monitor's workflow id (where directives go; default ``monitor/<service>``)."""
+    primary: str | None = None
+    """The replica taking writes (active/standby): sent with every report, read by the API."""
 
 
 @dataclass
@@ -302,3 +304,9 @@ class FleetStatus:
     notes: list[FleetNote]
     evacuations: dict[str, str] = field(default_factory=dict)
     """Region -> the workflow id of its running evacuation."""
+    health: dict[str, Health] = field(default_factory=dict)
+    """Service -> its health as its monitor last reported it (the API's one read of all)."""
+    repairing: list[str] = field(default_factory=list)
+    """Services whose monitor reported a repair running."""
+    primaries: dict[str, str] = field(default_factory=dict)
+    """Service -> the replica taking writes, as its monitor last reported (active/standby)."""

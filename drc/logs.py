@@ -1,8 +1,9 @@
 """Logging for drc's processes: every decision is a structured line (design notes §8 habit).
 
 On a terminal, lines read as text; otherwise (a log file, a collector) each line is one JSON
-object carrying the fields the code attached: ``drc`` (service, replica, action, reason,
-workflow id) on decisions, ``temporal_workflow``/``temporal_activity`` from the Temporal SDK.
+object carrying the fields the code attached: ``drc`` on decisions (service, replica, action,
+reason, severity, incident, workflow and run id: ``workflows/telemetry.py``), and
+``temporal_workflow``/``temporal_activity`` from the Temporal SDK.
 """
 
 from __future__ import annotations

@@ -45,6 +45,14 @@ CHAOS_STEADY_STATE = "chaos_steady_state"
 CHAOS_WATCH = "chaos_watch"
 CHAOS_JOURNAL = "chaos_write_journal"
 CHAOS_SCHEDULE_PREFIX = "chaos-schedule/"
+SWITCHOVER_WORKFLOW = "ScheduledSwitchover"
+SWITCHOVER_PREFIX = "switchover/"
+REQUEST_FAILOVER = "request_failover"
+
+
+def switchover_id(service: str) -> str:
+    """Workflow id of a service's scheduled switchover: one pending at a time per service."""
+    return f"{SWITCHOVER_PREFIX}{service}"
 
 
 def watch_group_id(index: int) -> str:

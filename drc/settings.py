@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,42 @@ class Settings(BaseSettings):
     )
     web_ui: str = Field(
         "http://127.0.0.1:8233", description="Base URL of the Temporal Web UI, for links."
+    )
+    # --- production: Temporal Cloud or a TLS cluster -------------------------------------------
+    temporal_tls_cert: Path | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS to Temporal."
+    )
+    temporal_tls_key: Path | None = Field(
+        None, description="Private key (PEM) of temporal_tls_cert; needed with it."
+    )
+    temporal_tls_ca: Path | None = Field(
+        None, description="CA bundle (PEM) that signs the Temporal frontend's certificate."
+    )
+    temporal_tls_server_name: str | None = Field(
+        None, description="Server name to verify the frontend's certificate against (SNI)."
+    )
+    temporal_api_key: SecretStr | None = Field(
+        None, description="API key sent to Temporal (Temporal Cloud); implies TLS."
+    )
+    # --- the recovery API and metrics -----------------------------------------------------------
+    api_host: str = Field(
+        "127.0.0.1", description="Address the recovery API binds to (loopback unless set)."
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the recovery API.")
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for the API's mutating endpoints; unset: one is generated "
+        "into $DRC_HOME/api-token (mode 0600) at first start and printed once.",
+    )
+    metrics_address: str | None = Field(
+        None,
+        description="host:port where this worker serves Prometheus metrics (drc_* and the "
+        "Temporal SDK's own); unset: none.",
+    )
+    supervisor_credentials: Path | None = Field(
+        None,
+        description="File holding 'user:password' for supervisord's XML-RPC (mode 0600); "
+        "unset: $DRC_HOME/supervisor-credentials when it exists.",
     )
 
     @field_validator("webhooks", mode="before")

@@ -25,6 +25,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.chaos_faults import NOWHERE, FaultActivities
 from activities.process_control import SupervisorController
 from drc.chaos import FaultInput, FaultKind, FaultResult, FaultTarget
+from drc.credentials import SUPERVISOR_CREDENTIALS_FILE, ensure_credentials
 from drc.errors import ProcessExitedError
 from tests.support.net import assert_eventually, free_port
 from tests.support.redis_server import RedisServer, start_redis
@@ -48,7 +49,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def faults(tmp_path: Path, http: httpx.AsyncClient) -> FaultActivities:
-    return FaultActivities(SupervisorController(http), tmp_path)
+    # The login the platform's supervisord will ask for: written first, it is kept there.
+    login = ensure_credentials(tmp_path / SUPERVISOR_CREDENTIALS_FILE)
+    return FaultActivities(SupervisorController(http, credentials=login), tmp_path)
 
 
 def fault(
@@ -82,8 +85,12 @@ async def undo(faults: FaultActivities, inp: FaultInput) -> FaultResult:
     return await ActivityEnvironment().run(faults.chaos_undo, inp)
 
 
+def control(platform: Platform, http: httpx.AsyncClient) -> SupervisorController:
+    return SupervisorController(http, credentials=platform.credentials)
+
+
 async def state(platform: Platform, http: httpx.AsyncClient, name: str) -> tuple[str, int | None]:
-    info = await SupervisorController(http).info(platform.supervisor_url, name)
+    info = await control(platform, http).info(platform.supervisor_url, name)
     return info.state, info.pid
 
 
@@ -174,7 +181,7 @@ async def test_continue_of_a_process_no_longer_running(
 ):
     inp = fault(FaultKind.HANG, platform, "md-b")
     await inject(faults, inp)
-    await SupervisorController(http).stop(platform.supervisor_url, "md-b")
+    await control(platform, http).stop(platform.supervisor_url, "md-b")
     result = await undo(faults, inp)
     assert result.detail == "md-b was not running: nothing to continue"
     assert (await inject(faults, inp)).detail == "md-b was not running: nothing to stop"
@@ -209,10 +216,10 @@ async def test_region_stop_keeps_the_region_down_until_undone(
 
         # Kept from starting: a start (drc's, say) exits 3 at once while the marker is there.
         with contextlib.suppress(ProcessExitedError):  # if supervisord sees the exit in time
-            await SupervisorController(http).start(platform.supervisor_url, "redis-b")
+            await control(platform, http).start(platform.supervisor_url, "redis-b")
 
         async def exited_3() -> None:
-            info = await SupervisorController(http).info(platform.supervisor_url, "redis-b")
+            info = await control(platform, http).info(platform.supervisor_url, "redis-b")
             assert (info.state, info.exitstatus) == ("EXITED", 3), info
 
         await assert_eventually(exited_3, timeout=15)

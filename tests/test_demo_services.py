@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import xmlrpc.client
 from pathlib import Path
 
 import httpx
@@ -57,7 +56,8 @@ async def test_heartbeat_and_health_of_every_replica(platform: Platform, http: h
 async def test_health_names_a_dead_dependency(platform: Platform, http: httpx.AsyncClient):
     from activities.process_control import SupervisorController
 
-    await SupervisorController(http).stop(platform.supervisor_url, "re-a")
+    control = SupervisorController(http, credentials=platform.credentials)
+    await control.stop(platform.supervisor_url, "re-a")
 
     health = await http.get(platform.url("og-a", "/health"))
     assert health.status_code == 503
@@ -74,7 +74,8 @@ async def test_one_dead_replica_of_an_active_active_dependency_is_reported_but_o
 ):
     from activities.process_control import SupervisorController
 
-    await SupervisorController(http).stop(platform.supervisor_url, "md-a")
+    control = SupervisorController(http, credentials=platform.credentials)
+    await control.stop(platform.supervisor_url, "md-a")
 
     health = await http.get(platform.url("re-a", "/health"))
     assert health.status_code == 200
@@ -124,7 +125,8 @@ async def test_gateway_answers_503_naming_a_dead_dependency(
 ):
     from activities.process_control import SupervisorController
 
-    await SupervisorController(http).stop(platform.supervisor_url, "re-a")
+    control = SupervisorController(http, credentials=platform.credentials)
+    await control.stop(platform.supervisor_url, "re-a")
     placed = await http.post(
         platform.url("og-a", "/orders"), json={"symbol": "ACME", "side": "buy", "qty": 1}
     )
@@ -202,7 +204,7 @@ async def test_a_promoted_role_survives_a_restart(platform: Platform, http: http
     from activities.process_control import SupervisorController
 
     await http.post(platform.url("og-b", "/admin/promote"))
-    control = SupervisorController(http)
+    control = SupervisorController(http, credentials=platform.credentials)
     await control.stop(platform.supervisor_url, "og-b")
     await control.start(platform.supervisor_url, "og-b")
 
@@ -337,14 +339,15 @@ def test_a_redis_replica_with_its_fail_marker_exits_3_and_starts_without_it(tmp_
 
 
 async def test_the_readmes_region_kill_command_kills_every_named_replica(platform: Platform):
-    # README: `supervisorctl -s http://127.0.0.1:18001 signal KILL md-a re-a redis-a og-a`.
+    # README: `supervisorctl -c .drc/demo/supervisord.conf signal KILL md-a re-a redis-a og-a`
+    # (the config's [supervisorctl] section holds the URL and the login).
     supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
     names = ["md-a", "re-a"]
     result = subprocess.run(
         [
             supervisorctl,
-            "-s",
-            platform.supervisor_url.removesuffix("/RPC2"),
+            "-c",
+            str(platform.home / "demo" / "supervisord.conf"),
             "signal",
             "KILL",
             *names,
@@ -354,7 +357,7 @@ async def test_the_readmes_region_kill_command_kills_every_named_replica(platfor
         timeout=30,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    proxy = xmlrpc.client.ServerProxy(platform.supervisor_url).supervisor
+    proxy = platform.rpc()
 
     async def killed() -> None:
         for name in names:

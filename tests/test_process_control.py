@@ -15,6 +15,7 @@ from activities.process_control import (
     SupervisorFaultError,
     to_application_error,
 )
+from drc.credentials import SUPERVISOR_CREDENTIALS_FILE, ensure_credentials
 from drc.errors import ProcessControlError, ProcessExitedError
 from drc.repair import ProcessInput
 from tests.support.net import assert_eventually, free_port
@@ -29,9 +30,11 @@ def platform(tmp_path: Path):
 
 
 @pytest.fixture
-async def controller():
+async def controller(tmp_path: Path):
+    # The login the platform's supervisord will ask for: written first, it is kept there.
+    login = ensure_credentials(tmp_path / SUPERVISOR_CREDENTIALS_FILE)
     async with httpx.AsyncClient() as http:
-        yield SupervisorController(http)
+        yield SupervisorController(http, credentials=login)
 
 
 async def heartbeat_pid(platform: Platform, replica: str) -> int:

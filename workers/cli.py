@@ -87,7 +87,12 @@ def worker(
         known = ", ".join(v.name for v in catalog_model.vantage_points) or "none"
         typer.echo(f"error: {region!r} is not a vantage point of the catalog ({known})", err=True)
         raise typer.Exit(2)
-    serve(settings, catalog_model, region)
+    try:
+        serve(settings, catalog_model, region)
+    except DrcError as exc:  # settings that cannot be used (TLS files, supervisord's login)
+        typer.echo(f"error: {exc}", err=True)
+        sys.stderr.flush()
+        os._exit(2)
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: temporalio 1.35 was seen to crash there
 
@@ -108,6 +113,32 @@ def up(
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     code = run_stack(settings, catalog_model, demo=demo, ui_port=ui_port)
     raise typer.Exit(code)
+
+
+@app.command()
+def api(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default $DRC_API_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default $DRC_API_PORT, 8000).", min=1, max=65535)
+    ] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Serve the recovery API and dashboard (Ctrl-C stops it); a first start makes a token."""
+    from api.serve import serve_api
+    from drc.logs import configure_logging
+
+    settings = _settings(catalog)
+    update: dict[str, Any] = {}
+    if host is not None:
+        update["api_host"] = host
+    if port is not None:
+        update["api_port"] = port
+    settings = settings.model_copy(update=update)
+    catalog_model = _load(settings)
+    configure_logging()
+    _run(serve_api(settings, catalog_model))
 
 
 @app.command()
@@ -284,6 +315,7 @@ def _known(catalog: Catalog, service: str) -> Service:
 
 
 def _dry_run(catalog: Path | None, service: str, query: str, arg: Any) -> None:
+    from drc.credentials import supervisor_credentials
     from workers.plan import live_checks, render_plan
 
     settings = _settings(catalog)
@@ -291,10 +323,11 @@ def _dry_run(catalog: Path | None, service: str, query: str, arg: Any) -> None:
 
     async def main() -> None:
         spec = _known(catalog_model, service)
+        login = supervisor_credentials(settings)
         client = await connect(settings)
         handle = client.get_workflow_handle(monitor_id(service))
         plan = await handle.query(query, arg, result_type=Plan)
-        typer.echo(render_plan(plan, await live_checks(catalog_model, spec, plan)))
+        typer.echo(render_plan(plan, await live_checks(catalog_model, spec, plan, login)))
         if plan.refusal:
             raise typer.Exit(1)
 

@@ -13,20 +13,19 @@ from typing import Annotated, Any
 import typer
 
 from activities.chaos_schedules import (
-    chaos_schedules,
     create_schedule,
     halt,
     pause_schedule,
     resume_schedule,
     schedule_id,
     schedule_spec,
-    scores,
     start_run,
 )
 from drc.catalog import Catalog
 from drc.errors import ChaosError, DrcError
 from drc.settings import Settings
-from runbooks.chaos import Experiment, experiment_names, experiment_path, load_experiment
+from runbooks.chaos import Experiment, experiment_path, load_experiment
+from workers.chaos_views import chaos_rows
 
 # workers.cli adds these commands in its main(), after it is loaded: no import cycle.
 from workers.cli import _load, _run
@@ -108,27 +107,19 @@ def list_(
 
     async def main() -> None:
         client = await connect(settings)
-        views = {v.experiment: v for v in await chaos_schedules(client)}
-        records = scores(settings.home.resolve())
-        rows: list[dict[str, Any]] = []
-        for name in sorted(set(experiment_names(settings.chaos_dir)) | set(views) | set(records)):
-            view, record = views.get(name), records.get(name)
-            rows.append(
-                {
-                    "experiment": name,
-                    "schedule": (
-                        ("paused: " + (view.note or "by an operator")) if view.paused else "active"
-                    )
-                    if view
-                    else "none",
-                    "next_runs": [_when(t) for t in view.next_runs] if view else [],
-                    "runs": record.runs if record else 0,
-                    "passed": record.passed if record else 0,
-                    "objective_met": record.objective_met if record else 0,
-                    "score": round(record.score, 3) if record else None,
-                    "last": f"{record.last_verdict}: {record.last_reason}" if record else "",
-                }
-            )
+        rows: list[dict[str, Any]] = [
+            {
+                "experiment": r.experiment,
+                "schedule": r.schedule,
+                "next_runs": [_when(t) for t in r.next_runs],
+                "runs": r.runs,
+                "passed": r.passed,
+                "objective_met": r.objective_met,
+                "score": r.score,
+                "last": f"{r.last_verdict}: {r.last_reason}" if r.last_verdict else "",
+            }
+            for r in await chaos_rows(client, settings.chaos_dir, settings.home.resolve())
+        ]
         if as_json:
             import json
 

@@ -10,12 +10,18 @@ from activities.probes.engine import ProbeEngine
 from activities.process_control import SupervisorController
 from activities.state import Endpoint, RedisReplicator, StateError
 from drc.catalog import Catalog, Service
+from drc.credentials import Credentials
 from drc.errors import ProcessControlError
 from drc.operator import GuardCheck, Plan
 
 
-async def live_checks(catalog: Catalog, service: Service, plan: Plan) -> list[GuardCheck]:
-    """The read-only guards of ``plan``'s repair, evaluated now against the real replicas."""
+async def live_checks(
+    catalog: Catalog, service: Service, plan: Plan, supervisor_login: Credentials | None = None
+) -> list[GuardCheck]:
+    """The read-only guards of ``plan``'s repair, evaluated now against the real replicas.
+
+    ``supervisor_login``: what process control logs in to supervisord with (None: no login).
+    """
     target = service.replica(plan.target) if plan.target else None
     if target is None:
         return []
@@ -25,18 +31,20 @@ async def live_checks(catalog: Catalog, service: Service, plan: Plan) -> list[Gu
         detail = f"{result.latency_ms:.1f} ms" if result.ok else (result.error or "unhealthy")
         checks.append(GuardCheck(f"{target.name} health now", result.ok, detail))
     if plan.action == "restart" and target.process is not None:
-        checks.append(await _process(str(catalog.process_control.supervisor_url), target.process))
+        url = str(catalog.process_control.supervisor_url)
+        checks.append(await _process(url, target.process, supervisor_login))
     if plan.action == "failover" and target.protocol == "redis":
         checks.append(await _replication(target.name, str(target.url)))
     return checks
 
 
-async def _process(url: str, process: str) -> GuardCheck:
+async def _process(url: str, process: str, login: Credentials | None) -> GuardCheck:
     import httpx
 
     async with httpx.AsyncClient(timeout=5) as http:
+        control = SupervisorController(http, timeout_s=5, credentials=login)
         try:
-            info = await SupervisorController(http, timeout_s=5).info(url, process)
+            info = await control.info(url, process)
         except ProcessControlError as exc:
             return GuardCheck(f"{process} under process control", False, str(exc))
     return GuardCheck(f"{process} under process control", True, f"{info.state}, pid {info.pid}")

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from api.auth import TOKEN_FILE
+from api.serve import announce_token
 from demo.haproxy import check_haproxy_config, start_haproxy, write_haproxy_config
 from demo.platform import haproxy_config_path, write_supervisor_config
 from demo.supervisor import start_supervisord
@@ -24,6 +26,8 @@ from workers.orphans import adopt_orphans, describe, orphans, stop_orphans
 from workers.supervision import StartPart, Supervisor
 
 TICK_S = 0.25
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
+"""Where ``drc up``'s main worker serves Prometheus metrics unless DRC_METRICS_ADDRESS says."""
 
 
 def run_stack(settings: Settings, catalog: Catalog, demo: bool, ui_port: int) -> int:
@@ -45,11 +49,16 @@ def run_stack(settings: Settings, catalog: Catalog, demo: bool, ui_port: int) ->
             if socket is not None:  # before supervisord, which may run HAProxy as a program
                 check_haproxy_config(write_haproxy_config(catalog, home, socket))
             supervision.start(
-                "supervisord", lambda restart: _start_demo(catalog, home, restart, supervision.pids)
+                "supervisord",
+                lambda restart: _start_demo(
+                    catalog, home, restart, supervision.pids, settings.supervisor_credentials
+                ),
             )
             if socket is not None and catalog.traffic_control.haproxy_service is None:
                 supervision.start("haproxy", lambda _: _start_haproxy(home, socket))
         supervision.start("worker", lambda _: _start_worker(settings, home, logs))
+        announce_token(settings.model_copy(update={"home": home}))  # a new one printed once
+        supervision.start("api", lambda _: _start_api(settings, home, logs))
         for vantage in catalog.vantage_points:  # one probe worker per vantage point
             supervision.start(
                 f"worker-{vantage.name}", _vantage_starter(settings, home, logs, vantage.name)
@@ -90,7 +99,11 @@ def _start_temporal(settings: Settings, home: Path, port: int, ui_port: int) -> 
 
 
 def _start_demo(
-    catalog: Catalog, home: Path, restart: int, own: Callable[[], Collection[int]]
+    catalog: Catalog,
+    home: Path,
+    restart: int,
+    own: Callable[[], Collection[int]],
+    credentials_file: Path | None = None,
 ) -> Child:
     # A restart follows supervisord's death, and its programs did not die with it: they run on
     # as orphans (adopted by drc up), serving and holding their ports. Starting them again
@@ -102,7 +115,9 @@ def _start_demo(
     # and a start spawns a duplicate that exits on the busy port (a failed restart, recorded
     # as such). Once the orphan exits, the monitor sees the replica fail and its restart
     # brings the program back under supervisord. drc up stops the orphans on Ctrl-C.
-    config = write_supervisor_config(catalog, home, autostart=restart == 0)
+    config = write_supervisor_config(
+        catalog, home, autostart=restart == 0, credentials_file=credentials_file
+    )
     if restart:
         left = ", ".join(describe(pid) for pid in orphans(own())) or "none"
         _say(f"supervisord starts again with autostart=false; still running: {left}")
@@ -124,17 +139,33 @@ def _vantage_starter(settings: Settings, home: Path, logs: Path, region: str) ->
 
 
 def _start_worker(settings: Settings, home: Path, logs: Path, region: str | None = None) -> Child:
-    env = {
+    env = _env(settings, home)
+    argv = [sys.executable, "-m", "workers.cli", "worker"]
+    if region is not None:
+        argv += ["--region", region]
+        env.pop("DRC_METRICS_ADDRESS", None)  # the main worker's port: a second bind fails
+    else:  # the main worker serves the metrics: drc_* and the Temporal SDK's own
+        env["DRC_METRICS_ADDRESS"] = settings.metrics_address or DEFAULT_METRICS_ADDRESS
+    return spawn("worker" if region is None else f"worker-{region}", argv, logs, env=env)
+
+
+def _env(settings: Settings, home: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "DRC_TEMPORAL_ADDRESS": settings.temporal_address,
         "DRC_TEMPORAL_NAMESPACE": settings.temporal_namespace,
         "DRC_HOME": str(home),
         "DRC_CATALOG": str(Path(settings.catalog).resolve()),
     }
-    argv = [sys.executable, "-m", "workers.cli", "worker"]
-    if region is not None:
-        argv += ["--region", region]
-    return spawn("worker" if region is None else f"worker-{region}", argv, logs, env=env)
+
+
+def _start_api(settings: Settings, home: Path, logs: Path) -> Child:
+    env = {
+        **_env(settings, home),
+        "DRC_API_HOST": settings.api_host,
+        "DRC_API_PORT": str(settings.api_port),
+    }
+    return spawn("api", [sys.executable, "-m", "workers.cli", "api"], logs, env=env)
 
 
 def _print_summary(
@@ -161,6 +192,11 @@ def _print_summary(
         for service in catalog.services:
             for replica in service.replicas:
                 lines.append(f"  {service.name:<15} {replica.name:<7} {replica.url}")
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    lines.append(f"  recovery API    {api}/ (dashboard), {api}/docs (OpenAPI)")
+    lines.append(f"  API token       {home / TOKEN_FILE} (mode 0600; or DRC_API_TOKEN)")
+    metrics = settings.metrics_address or DEFAULT_METRICS_ADDRESS
+    lines.append(f"  metrics         http://{metrics}/metrics (worker), {api}/metrics (fleet)")
     lines.append("  status          drc status   (Ctrl-C stops everything)")
     lines.append("  a part that dies is restarted with backoff; the others keep running")
     print("\n".join(lines), flush=True)

@@ -30,7 +30,7 @@ async def read_status(
 
     With ``home``, each replica's traffic state is read from HAProxy as well (if configured).
     """
-    traffic = await _traffic(catalog, home)
+    traffic = await traffic_states(catalog, home)
     groups: dict[str, GroupProgress | None] = {}
     out: list[MonitorStatus | str] = []
     for service in catalog.services:
@@ -68,7 +68,8 @@ async def _live(
     return WatchProgress(member.tracks, member.sync, tilt=member.tilt)
 
 
-async def _traffic(catalog: Catalog, home: Path | None) -> dict[tuple[str, str], str]:
+async def traffic_states(catalog: Catalog, home: Path | None) -> dict[tuple[str, str], str]:
+    """(backend, server) -> HAProxy's admin state; empty without HAProxy or when it is down."""
     socket = catalog.traffic_control.socket_path(home) if home is not None else None
     if socket is None:
         return {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from datetime import timedelta
@@ -34,18 +33,22 @@ from activities.repair_ends import RepairEndActivities
 from activities.reports import ReportActivities
 from activities.state import RedisReplicator, StateReplicator
 from activities.state_actions import StateActions
+from activities.switchover import request_failover
 from activities.traffic import HAProxyRuntime, TrafficManager, UnconfiguredTrafficManager
 from activities.vantage import VantageActivities
 from activities.watch import WatchActivities
 from activities.watch_group import GroupWatchActivities
 from drc.catalog import Catalog
+from drc.credentials import Credentials, supervisor_credentials
 from drc.logs import configure_logging
 from drc.names import vantage_queue
 from drc.settings import DEFAULT_CHAOS_DIR, Settings
 from drc.store.store import IncidentStore
 from workers.connect import connect
+from workers.heap import freeze_heap
 from workers.monitors import ensure_monitors
 from workers.sandbox import SANDBOX
+from workers.telemetry import worker_runtime
 from workflows.chaos import ChaosExperimentWorkflow
 from workflows.evacuation import EvacuateRegionWorkflow, EvacuateServiceWorkflow
 from workflows.fleet import FleetWorkflow
@@ -53,6 +56,7 @@ from workflows.monitor import ServiceMonitorWorkflow
 from workflows.report import IncidentReportWorkflow
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookWorkflow
+from workflows.switchover import ScheduledSwitchoverWorkflow
 from workflows.watch_group import WatchGroupWorkflow
 
 log = logging.getLogger("drc.worker")
@@ -79,9 +83,13 @@ def build_worker(
     reports: ReportActivities,
     home: Path,
     chaos_dir: Path = DEFAULT_CHAOS_DIR,
+    supervisor_login: Credentials | None = None,
 ) -> Worker:
-    """A worker with every drc workflow and activity, sized for the catalog."""
-    controller = SupervisorController(http)
+    """A worker with every drc workflow and activity, sized for the catalog.
+
+    ``supervisor_login``: what process control logs in to supervisord with (None: no login).
+    """
+    controller = SupervisorController(http, credentials=supervisor_login)
     faults = FaultActivities(controller, home.resolve())
     chaos = ChaosObserveActivities(client, http, catalog, chaos_dir)
     journal = ChaosJournalActivities(home, catalog, chaos_dir)
@@ -107,6 +115,7 @@ def build_worker(
             EvacuateRegionWorkflow,
             EvacuateServiceWorkflow,
             ChaosExperimentWorkflow,
+            ScheduledSwitchoverWorkflow,
         ],
         activities=[
             watch.watch_service,
@@ -120,6 +129,7 @@ def build_worker(
             reports.write_incident_report,
             evacuation.evacuate_service,
             evacuation.restore_service,
+            request_failover,
             faults.chaos_inject,
             faults.chaos_undo,
             chaos.chaos_prepare,
@@ -152,8 +162,13 @@ def traffic_manager(catalog: Catalog, home: Path) -> TrafficManager:
 
 
 async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) -> None:
-    """Run the worker until ``stop`` is set, then shut down cleanly."""
-    client = await connect(settings)
+    """Run the worker until ``stop`` is set, then shut down cleanly.
+
+    Settings that cannot be used (a supervisord login file others may read, half a TLS
+    pair) raise ``CredentialsError`` here, before anything runs.
+    """
+    supervisor_login = supervisor_credentials(settings)
+    client = await connect(settings, runtime=worker_runtime(settings))
     source = vantage_source(catalog, catalog.watch_from)  # drc's own watch probes from there
     async with httpx.AsyncClient(timeout=10) as http, ProbeEngine(source_address=source) as engine:
         traffic = traffic_manager(catalog, settings.home)
@@ -182,12 +197,13 @@ async def run_worker(settings: Settings, catalog: Catalog, stop: asyncio.Event) 
             reports,
             settings.home,
             settings.chaos_dir,
+            supervisor_login,
         )
         async with worker:
             applied = await ensure_monitors(
                 client, catalog, settings.task_queue, group_size=settings.watch_group_size
             )
-            freezing = asyncio.create_task(_freeze_heap())
+            freezing = asyncio.create_task(freeze_heap())
             log.info(
                 "worker on %s (queue %s): %s",
                 settings.temporal_address,
@@ -205,7 +221,7 @@ async def run_vantage_worker(
 ) -> None:
     """A vantage point's probe worker: ``vantage_probe`` on ``drc-probes-<region>`` only."""
     source = vantage_source(catalog, region)
-    client = await connect(settings)
+    client = await connect(settings, runtime=worker_runtime(settings))
     async with ProbeEngine(source_address=source) as engine:
         probes = VantageActivities(region, engine)
         worker = Worker(
@@ -231,26 +247,6 @@ def notifier_of(settings: Settings, http: httpx.AsyncClient) -> Notifier:
     if not settings.webhooks:
         return outbox
     return FanoutNotifier(outbox, WebhookNotifier(settings.webhooks, http))
-
-
-async def _freeze_heap() -> None:
-    """Keep the long-lived heap out of the garbage collector's sight.
-
-    With 1,000 cached monitors a full collection walked ~1.2 M objects and froze the event
-    loop for ~1 s at a time, so probe ticks came late or not at all (bench/worker_scale.py).
-    The monitors' state lives for the worker's life, and more of it arrives while monitors
-    start and change: freeze what exists now and then (cheap; a cycle of garbage frozen with
-    it is kept, a small price), so that collections only ever walk what is new.
-    """
-    # Collect the young generation less often: each probe allocates a few hundred objects,
-    # almost all freed by reference counting; at the default threshold (700) the collector
-    # ran ~150 times a second and its pauses were most of the probe ticks' lateness.
-    gc.set_threshold(20_000, 20, 20)
-    delay = 10.0
-    while True:
-        await asyncio.sleep(delay)
-        gc.freeze()
-        delay = min(delay * 2, 600.0)
 
 
 def serve(settings: Settings, catalog: Catalog, region: str | None = None) -> None:

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         recovery_probes,
         steady_probes,
     )
+from workflows.telemetry import log_decision
 
 QUICK = timedelta(seconds=30)
 FAULT_RETRY = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(milliseconds=200))
@@ -89,6 +90,7 @@ class ChaosExperimentWorkflow:
         self._journal: list[JournalEntry] = []
         self._undos: list[FaultInput] = []
         self._probes: list[SteadyProbe] = []
+        self._experiment = ""
 
     @workflow.query
     def journal(self) -> list[JournalEntry]:
@@ -98,6 +100,7 @@ class ChaosExperimentWorkflow:
     @workflow.run
     async def run(self, inp: ChaosRunInput) -> ChaosResult:
         """Check, inject, watch, roll back, check again; the result carries the verdict."""
+        self._experiment = inp.experiment
         seed = inp.seed if inp.seed is not None else workflow.random().randint(0, 2**31 - 1)
         workflow.upsert_memo({"experiment": inp.experiment, "seed": seed})
         result = ChaosResult(inp.experiment, "aborted", "", seed)
@@ -337,7 +340,16 @@ class ChaosExperimentWorkflow:
     def _note(self, step: str, status: str, start: float, detail: str) -> None:
         entry = JournalEntry(step, status, start, workflow.now().timestamp(), detail)
         self._journal.append(entry)
-        workflow.logger.info("chaos %s %s: %s", step, status, detail)
+        log_decision(
+            "chaos %s %s: %s",
+            step,
+            status,
+            detail,
+            experiment=self._experiment,
+            action=f"chaos-{step}",
+            status=status,
+            reason=detail,
+        )
 
     def _journal_has(self, prefix: str) -> bool:
         return any(e.step.startswith(prefix) for e in self._journal)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from drc.repair import RepairEnd, RepairRef
 from workflows.child_ends import follow_to_end
 from workflows.incident_outbox import RECORD_RETRY
+from workflows.telemetry import log_decision
 
 PATCH_EVACUATION = "region-evacuation"
 
@@ -157,9 +159,11 @@ class FleetWorkflow:
             if before == directive:
                 continue
             if root is not None and before.held_by != root:
-                self._note("hold", f"{service} waits for {root}: {root} is its root cause")
+                why = f"{service} waits for {root}: {root} is its root cause"
+                self._note("hold", why, service=service, incident=directive.root_incident)
             elif root is None and before.held_by is not None:
-                self._note("release", f"{service} is no longer held: {before.held_by} is back")
+                why = f"{service} is no longer held: {before.held_by} is back"
+                self._note("release", why, service=service)
             if await self._signal(self._monitor_of(service), "fleet_directive", directive):
                 st.sent[service] = directive
 
@@ -175,12 +179,12 @@ class FleetWorkflow:
             why = f"region_down: every replica in {region} failed while other regions answer"
             self._record_failure_of("region_down", why, now, region)
             if not cfg.evacuate:
-                self._note("region-down", f"{why}; evacuation is off in the catalog")
+                self._note("region-down", f"{why}; evacuation is off in the catalog", region=region)
                 continue
             await self._start_evacuation(region, why)
         for region in st.regions_down:
             if region not in down:
-                self._note("region-back", f"{region} answers again")
+                self._note("region-back", f"{region} answers again", region=region)
         st.regions_down = down
 
     async def _start_evacuation(self, region: str, why: str) -> None:
@@ -206,7 +210,11 @@ class FleetWorkflow:
         except WorkflowAlreadyStartedError:  # an evacuation of this region runs: follow it
             ref = RepairRef(wid, None)
         st.evacuations[region] = ref
-        self._note("evacuate", f"{why}: evacuating {region} ({wid}), dependencies first: {order}")
+        self._note(
+            "evacuate",
+            f"{why}: evacuating {region} ({wid}), dependencies first: {order}",
+            region=region,
+        )
         self._follow(ref)
 
     def _follow(self, ref: RepairRef) -> None:
@@ -221,12 +229,15 @@ class FleetWorkflow:
             return
         del self._st.evacuations[region]
         if end.status == "completed":
-            self._note("evacuated", f"{region} returned: {ref.workflow_id} re-protected it")
+            self._note(
+                "evacuated", f"{region} returned: {ref.workflow_id} re-protected it", region=region
+            )
         else:
             self._note(
                 "evacuated",
                 f"{ref.workflow_id} ended {end.status} ({end.message}): automatic repairs "
                 f"of the replicas in {region} are no longer held",
+                region=region,
             )
         self._dirty = True
 
@@ -241,7 +252,12 @@ class FleetWorkflow:
             await self._signal(
                 request.monitor or monitor_id(request.service), "repair_token", grant
             )
-            self._note("token", f"{request.service}/{request.replica} may repair now")
+            self._note(
+                "token",
+                f"{request.service}/{request.replica} may repair now",
+                service=request.service,
+                replica=request.replica,
+            )
 
     def _next_token(self) -> timedelta | None:
         st = self._st
@@ -288,10 +304,14 @@ class FleetWorkflow:
             summary=f"record {kind}",
         )
 
-    def _note(self, action: str, reason: str) -> None:
+    def _note(self, action: str, reason: str, **about: Any) -> None:
+        """Keep a decision in the status and log it; ``about``: service, incident, region..."""
         note = FleetNote(workflow.now().timestamp(), action, reason)
         self._st.notes = [*self._st.notes[-(MAX_NOTES - 1) :], note]
-        workflow.logger.info("fleet %s: %s", action, reason, extra={"drc": {"action": action}})
+        mode = self._st.mode
+        log_decision(
+            "fleet %s: %s", action, reason, action=action, reason=reason, mode=mode, **about
+        )
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -348,4 +368,7 @@ class FleetWorkflow:
             incidents=incidents,
             notes=list(self._st.notes),
             evacuations={r: e.workflow_id for r, e in sorted(self._st.evacuations.items())},
+            health=dict(sorted(health.items())),
+            repairing=sorted(n for n, r in self._st.reports.items() if r.repairing),
+            primaries={n: r.primary for n, r in sorted(self._st.reports.items()) if r.primary},
         )

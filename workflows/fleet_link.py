@@ -88,6 +88,7 @@ class FleetLink:
             cause=incident.cause if incident else "",
             repairing=bool(st.running),
             monitor=workflow.info().workflow_id,
+            primary=st.primary,
         )
 
     async def _signal(self, name: str, arg: object) -> bool:

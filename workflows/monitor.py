@@ -108,6 +108,7 @@ class ServiceMonitorWorkflow:
             end = core.ends.pop(0)
             repair = core.take_end(end)
             if repair is not None:
+                core.repair_ended(repair, end)
                 await follow_end(self._repairs, repair, end)
         for item in core.take_due():
             if item.kind == "incident-notify":

@@ -39,6 +39,7 @@ from workflows.monitor_types import (
 from workflows.repair_labels import repair_attributes, repair_details
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookInput, RunbookWorkflow
+from workflows.telemetry import count_detection, count_repair_end, log_decision
 
 if TYPE_CHECKING:
     from workflows.fleet_link import FleetLink
@@ -92,31 +93,48 @@ class MonitorCore:
         reason: str,
         at: float | None = None,
         severity: str | None = None,
+        incident: str | None = None,
     ) -> Decision:
-        """Record a decision (status, history, log line); with ``severity``, tell an operator."""
+        """Record a decision (status, history, log line); with ``severity``, tell an operator.
+
+        The log line's ``drc`` extra names the service, replica, action, reason, severity, the
+        incident (``incident``, else the open one: after the book saw a failure, the one it
+        opened) and the run.
+        """
         decision = Decision(at or self.now(), replica, action, reason)
         self.st.decisions = [*self.st.decisions[-(MAX_DECISIONS - 1) :], decision]
-        info = workflow.info()
-        workflow.logger.info(
+        log_decision(
             "%s: %s",
             action,
             reason,
-            extra={
-                "drc": {
-                    "service": self.cfg.service.name,
-                    "replica": replica,
-                    "action": action,
-                    "reason": reason,
-                    "workflow_id": info.workflow_id,
-                    "run_id": info.run_id,
-                }
-            },
+            service=self.cfg.service.name,
+            replica=replica,
+            action=action,
+            reason=reason,
+            severity=severity,
+            incident=incident or (self.st.incident.id if self.st.incident is not None else None),
         )
         if self.book is not None:
             self.book.on_decision(decision, severity)
         if severity is not None:
             self.notify(action, replica, severity, reason)
         return decision
+
+    def detected(self, kind: str, replica: str | None, severity: str | None) -> None:
+        """Count a detection (``drc_detections_total``); call it before deciding on it.
+
+        ``partitioned`` and ``unreachable`` are decided again at every recheck of the same
+        failure: they count once, when the replica's last decision was something else.
+        """
+        if kind in ("partitioned", "unreachable"):
+            last = next((d for d in reversed(self.st.decisions) if d.replica == replica), None)
+            if last is not None and last.action == kind:
+                return
+        count_detection(self.cfg.service.name, kind, severity)
+
+    def repair_ended(self, repair: RunningRepair, end: RepairEnd) -> None:
+        """Count a repair's end by outcome, with its duration from the decision to its end."""
+        count_repair_end(self.cfg.service.name, repair.kind, end, self.now() - repair.started_at)
 
     def notify(
         self,

@@ -209,10 +209,11 @@ class IncidentBook:
         c.st.last_incident_id, c.st.incident = incident.id, None
         self.dirty = True
         self._send_if_dirty(incident)
+        why = f"{incident.id}: {incident.outcome}"
         if incident.near_miss:
-            c.decide(incident.replica, "near-miss", f"{incident.id}: {incident.outcome}")
+            c.decide(incident.replica, "near-miss", why, incident=incident.id)
             return
-        c.decide(incident.replica, "incident-resolved", f"{incident.id}: {incident.outcome}")
+        c.decide(incident.replica, "incident-resolved", why, incident=incident.id)
         if c.st.incident_notified:
             c.notify("incident-resolved", incident.replica, "info", incident.outcome, incident.id)
         c.st.incident_notified = False

@@ -112,12 +112,14 @@ class Repairs:
             return  # held by a root cause, or the storm brake: said why
         verdict = await objectively_down(self.c, replica)
         if verdict is not None and not verdict.down:
+            self.c.detected("partitioned", replica, "high")
             self.c.decide(replica, "partitioned", verdict.reason, severity="high")
             self.c.schedule(max(2.0, self._detect_s()), replica)  # ask again
             return
         if verdict is not None:
             self.c.decide(replica, "objectively-down", verdict.reason)
         if (unreachable := self._still_replicated_from(replica)) is not None:
+            self.c.detected("unreachable", replica, "high")
             self.c.decide(replica, "unreachable", unreachable, severity="high")
             self.c.schedule(max(1.0, self._detect_s()), replica)  # until its standbys agree
             return

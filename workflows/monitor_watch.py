@@ -28,6 +28,8 @@ WATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 WATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
 )
+DETECTED = (ReplicaState.FAILED, ReplicaState.DEGRADED)
+"""Transitions to these states are detections (``drc_detections_total``, kind = the state)."""
 
 
 def watch_inputs(c: MonitorCore) -> str:
@@ -192,9 +194,13 @@ class Watching:
         c = self.c
         c.st.tracks, c.st.sync = result.tracks, result.sync
         for event in result.sync_events:
+            if event.state == "sync_degraded":
+                c.detected("sync-degraded", event.replica, "medium")
             c.decide(event.replica, event.state.replace("_", "-"), event.reason, at=event.at)
         for transition in result.transitions:
             c.st.last_transition = transition
+            if transition.new in DETECTED:
+                c.detected(transition.new.value, transition.replica, transition.severity)
             if transition.new is ReplicaState.FAILED and c.book is not None:
                 c.book.on_failed(transition)  # first, so the incident keeps every decision
             c.decide(transition.replica, "transition", transition.reason, at=transition.at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -19,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         RestartResult,
         WaitHealthyInput,
     )
+from workflows.telemetry import log_decision, run_incident
 
 PROCESS_CALL_TIMEOUT = timedelta(seconds=30)
 PROCESS_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
@@ -57,7 +59,7 @@ class RestartReplicaWorkflow:
     async def run(self, inp: RestartInput) -> RestartResult:
         """Stop, start, wait healthy; tell the monitor how it went; fail loudly if it didn't."""
         started = workflow.now()
-        workflow.logger.info("restarting %s/%s: %s", inp.service, inp.replica.name, inp.reason)
+        _log(inp, "restart-started", f"restarting {inp.replica.name}: {inp.reason}")
         try:
             await self._restart(inp)
         except ActivityError as err:
@@ -66,12 +68,14 @@ class RestartReplicaWorkflow:
             result = self._result(
                 inp, False, f"restart of {inp.replica.name} failed: {why}", started
             )
+            _log(inp, "restart-failed", result.reason, logging.WARNING)
             await self._notify(inp, result)
             raise ApplicationError(result.reason, type="RestartFailed", non_retryable=True) from err
         self._step = "done"
         took = (workflow.now() - started).total_seconds()
         reason = f"restarted {inp.replica.name}; healthy {took:.2f} s after the restart began"
         result = self._result(inp, True, reason, started)
+        _log(inp, "restart-succeeded", reason)
         await self._notify(inp, result)
         return result
 
@@ -127,6 +131,22 @@ class RestartReplicaWorkflow:
         if inp.monitor_workflow_id:
             monitor = workflow.get_external_workflow_handle(inp.monitor_workflow_id)
             await monitor.signal("restart_finished", result)
+
+
+def _log(inp: RestartInput, action: str, reason: str, level: int = logging.INFO) -> None:
+    log_decision(
+        "%s %s/%s: %s",
+        action,
+        inp.service,
+        inp.replica.name,
+        reason,
+        level=level,
+        service=inp.service,
+        replica=inp.replica.name,
+        incident=run_incident(),
+        action=action,
+        reason=reason,
+    )
 
 
 def _describe(err: ActivityError, health_timeout_s: float) -> str:

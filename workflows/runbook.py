@@ -21,6 +21,7 @@ How it ends (decided here, relied on by callers):
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -53,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         render_args,
         validate_runbook,
     )
+from workflows.telemetry import log_decision, run_incident
 
 INVALID = "InvalidRunbook"
 COMPENSATED = "RunbookCompensated"
@@ -118,9 +120,12 @@ class RunbookWorkflow:
         try:
             result = await self._run(inp)
         except ApplicationError as err:
-            failed = result_from_failure(err) or RunbookResult(
-                inp.runbook.name, "rejected", err.message, self._journal, inp.trigger
-            )
+            failed = result_from_failure(err)
+            if failed is None:
+                _log(inp, "rejected", "runbook %s on %s rejected: %s", err.message, logging.WARNING)
+                failed = RunbookResult(
+                    inp.runbook.name, "rejected", err.message, self._journal, inp.trigger
+                )
             await _notify(inp, failed)
             raise
         await _notify(inp, result)
@@ -129,9 +134,7 @@ class RunbookWorkflow:
     async def _run(self, inp: RunbookInput) -> RunbookResult:
         plan = _plan(inp)  # raises InvalidRunbook before any activity runs
         self._journal = [StepRecord(p.step.name, p.step.action, "skipped") for p in plan]
-        workflow.logger.info(
-            "runbook %s on %s (%s)", inp.runbook.name, inp.service.name, inp.trigger or "no trigger"
-        )
+        _log(inp, "started", "runbook %s on %s (%s)", inp.trigger or "no trigger")
         undo: list[int] = []  # indexes of the completed steps that have a compensation
         for i, planned in enumerate(plan):
             record = self._journal[i]
@@ -148,17 +151,19 @@ class RunbookWorkflow:
                 record.summary = _failure(planned, err, cancelled, self._in_guard)
                 reason = await self._compensate(plan, undo, inp, record.summary)
                 if cancelled:
-                    workflow.logger.info("runbook %s cancelled: %s", inp.runbook.name, reason)
+                    _log(inp, "cancelled", "runbook %s on %s cancelled: %s", reason)
                     raise
                 result = self._result(inp, reason)
                 kind = COMPENSATED if result.outcome == "compensated" else COMPENSATION_FAILED
-                workflow.logger.warning("runbook %s: %s", inp.runbook.name, reason)
+                _log(inp, result.outcome, "runbook %s on %s: %s", reason, logging.WARNING)
                 raise ApplicationError(reason, result, type=kind, non_retryable=True) from err
             record.status = "succeeded"
             record.finished_at = workflow.now()
+            _log(inp, "step-succeeded", "runbook %s on %s: %s", record.summary, step=record.name)
             if planned.compensation is not None:
                 undo.append(i)
         reason = f"runbook {inp.runbook.name} succeeded: " + ", ".join(p.step.name for p in plan)
+        _log(inp, "succeeded", "runbook %s on %s: %s", reason)
         return RunbookResult(inp.runbook.name, "succeeded", reason, self._journal, inp.trigger)
 
     async def _step(self, planned: _Planned, inp: RunbookInput) -> str:
@@ -231,6 +236,30 @@ class RunbookWorkflow:
         failed = any(r.status == "compensation_failed" for r in self._journal)
         outcome: Outcome = "failed_compensation" if failed else "compensated"
         return RunbookResult(inp.runbook.name, outcome, reason, self._journal, inp.trigger)
+
+
+def _log(
+    inp: RunbookInput,
+    status: str,
+    message: str,
+    said: str,
+    level: int = logging.INFO,
+    step: str | None = None,
+) -> None:
+    """A decision line of this run: ``message % (runbook, service, said)``, with the incident."""
+    log_decision(
+        message,
+        inp.runbook.name,
+        inp.service.name,
+        said,
+        level=level,
+        service=inp.service.name,
+        incident=run_incident(),
+        runbook=inp.runbook.name,
+        action=f"runbook-{status}",
+        step=step,
+        reason=said,
+    )
 
 
 async def _notify(inp: RunbookInput, result: RunbookResult) -> None:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import xmlrpc.client
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -156,7 +155,7 @@ class DrcStack:
         self.worker = None
 
     def supervisor(self) -> Any:
-        return xmlrpc.client.ServerProxy(self.platform.supervisor_url).supervisor
+        return self.platform.rpc()
 
     def pid(self, replica: str) -> int:
         return int(self.supervisor().getProcessInfo(replica)["pid"])

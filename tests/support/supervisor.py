@@ -10,9 +10,10 @@ from subprocess import Popen
 from typing import Any
 
 from demo.platform import marker_path, write_supervisor_config
-from demo.supervisor import start_supervisord, stop_supervisord
+from demo.supervisor import start_supervisord, stop_supervisord, supervisor_proxy
 from drc.catalog import Catalog, Replica
 from drc.catalog_loader import parse_catalog
+from drc.credentials import SUPERVISOR_CREDENTIALS_FILE, Credentials, read_credentials
 from tests.support.net import free_port, wait_port
 
 
@@ -84,6 +85,17 @@ class Platform:
     @property
     def supervisor_url(self) -> str:
         return str(self.catalog.process_control.supervisor_url)
+
+    @property
+    def credentials(self) -> Credentials:
+        """The XML-RPC login the platform's supervisord asks for."""
+        found = read_credentials(self.home / SUPERVISOR_CREDENTIALS_FILE)
+        assert found is not None
+        return found
+
+    def rpc(self) -> Any:
+        """``supervisor`` of an XML-RPC client logged in to the platform's supervisord."""
+        return supervisor_proxy(self.supervisor_url, self.credentials).supervisor
 
     def replica(self, name: str) -> Replica:
         found = next((r for s in self.catalog.services for r in s.replicas if r.name == name), None)

@@ -1,0 +1,1 @@
+"""The recovery API: FastAPI over the fleet snapshot and the incident store."""
