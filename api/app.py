@@ -46,6 +46,14 @@ class ApiContext:
             raise HTTPException(404, f"unknown service {name!r} (known: {known})")
         return found
 
+    def replica_of(self, service: str, replica: str) -> Service:
+        """The service of ``replica``; 404 naming the service's replicas otherwise."""
+        spec = self.service(service)
+        if spec.replica(replica) is None:
+            known = ", ".join(r.name for r in spec.replicas)
+            raise HTTPException(404, f"{service} has no replica {replica!r} (known: {known})")
+        return spec
+
 
 def context(request: Request) -> ApiContext:
     """The app's context (set by its lifespan)."""

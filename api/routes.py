@@ -170,10 +170,7 @@ async def post_restart(
     service: str, body: RestartBody, ctx: Context, who: Operator
 ) -> RepairStarted:
     """Restart a replica now, as ``drc restart``; answers its workflow id."""
-    spec = ctx.service(service)
-    if spec.replica(body.replica) is None:
-        known = ", ".join(r.name for r in spec.replicas)
-        raise HTTPException(404, f"{service} has no replica {body.replica!r} (known: {known})")
+    ctx.replica_of(service, body.replica)
     request = RestartRequest(replica=body.replica, reason=body.reason, operator=who)
     answer = await _update(ctx, service, "request_restart", request)
     # The monitor answers a restart's workflow id, or "<id> is already running" (no second one).
@@ -195,9 +192,10 @@ async def post_switchover(
     service: str, body: SwitchoverBody, ctx: Context, who: Operator
 ) -> RepairStarted:
     """Schedule a failover at ``scheduled_at`` (a durable Temporal timer); one per service."""
-    spec = ctx.service(service)
-    if body.to is not None and spec.replica(body.to) is None:
-        raise HTTPException(404, f"{service} has no replica {body.to!r}")
+    if body.to is not None:
+        ctx.replica_of(service, body.to)
+    else:
+        ctx.service(service)
     inp = SwitchoverInput(service, body.scheduled_at.timestamp(), body.to, body.reason, who)
     wid = switchover_id(service)
     try:
@@ -317,7 +315,7 @@ async def get_primary(
     replica: Annotated[str, Query(min_length=1, description="The replica asking (its name).")],
 ) -> EndpointRole:
     """200 on the replica that should take writes, 503 on every other one."""
-    ok, role = primary_check(_replica_of(ctx, service, replica), replica, live)
+    ok, role = primary_check(ctx.replica_of(service, replica), replica, live)
     response.status_code = 200 if ok else 503
     return role
 
@@ -337,17 +335,9 @@ async def get_replica(
     max_lag_ms: Annotated[float | None, Query(ge=0)] = None,
 ) -> EndpointRole:
     """200 on a healthy standby in sync (within ``max_lag_ms``), 503 otherwise."""
-    ok, role = replica_check(_replica_of(ctx, service, replica), replica, live, max_lag_ms)
+    ok, role = replica_check(ctx.replica_of(service, replica), replica, live, max_lag_ms)
     response.status_code = 200 if ok else 503
     return role
-
-
-def _replica_of(ctx: ApiContext, service: str, replica: str) -> Any:
-    spec = ctx.service(service)
-    if spec.replica(replica) is None:
-        known = ", ".join(r.name for r in spec.replicas)
-        raise HTTPException(404, f"{service} has no replica {replica!r} (known: {known})")
-    return spec
 
 
 # --- incidents, reports, chaos, health ---------------------------------------------------------

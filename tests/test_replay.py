@@ -17,14 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workers.sandbox import SANDBOX
-from workflows.chaos import ChaosExperimentWorkflow
-from workflows.evacuation import EvacuateRegionWorkflow, EvacuateServiceWorkflow
-from workflows.fleet import FleetWorkflow
-from workflows.monitor import ServiceMonitorWorkflow
-from workflows.report import IncidentReportWorkflow
-from workflows.restart import RestartReplicaWorkflow
-from workflows.runbook import RunbookWorkflow
-from workflows.watch_group import WatchGroupWorkflow
+from workers.worker import WORKFLOWS
 
 ROOT = Path(__file__).parent / "replay" / "histories"
 HISTORIES = sorted(ROOT.glob("*/*.json"))
@@ -73,17 +66,7 @@ def test_the_fixtures_cover_every_kind_of_run_in_every_set() -> None:
 )
 async def test_a_recorded_history_replays_on_todays_code(path: Path) -> None:
     replayer = Replayer(
-        workflows=[
-            ServiceMonitorWorkflow,
-            RestartReplicaWorkflow,
-            RunbookWorkflow,
-            WatchGroupWorkflow,
-            IncidentReportWorkflow,
-            FleetWorkflow,
-            EvacuateRegionWorkflow,
-            EvacuateServiceWorkflow,
-            ChaosExperimentWorkflow,
-        ],
+        workflows=list(WORKFLOWS),
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,
     )

@@ -39,15 +39,11 @@ from tests.support.stack import demo_like_catalog, healthy_drc
 from tests.support.temporal import DevServer, new_worker
 from workers.sandbox import SANDBOX
 from workers.telemetry import worker_runtime
-from workflows.chaos import ChaosExperimentWorkflow
-from workflows.evacuation import EvacuateRegionWorkflow, EvacuateServiceWorkflow
-from workflows.fleet import FleetWorkflow
+from workers.worker import WORKFLOWS as ALL_WORKFLOWS
 from workflows.monitor import ServiceMonitorWorkflow
-from workflows.report import IncidentReportWorkflow
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookWorkflow
 from workflows.telemetry import repair_outcome
-from workflows.watch_group import WatchGroupWorkflow
 
 WORKFLOWS = [ServiceMonitorWorkflow, RestartReplicaWorkflow, RunbookWorkflow]
 HISTORIES = sorted((Path(__file__).parent / "replay" / "histories").glob("*/*.json"))
@@ -133,17 +129,7 @@ async def test_replaying_every_recorded_history_records_no_drc_metric() -> None:
     buffer = MetricBuffer(100_000)
     runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
     replayer = Replayer(
-        workflows=[
-            ServiceMonitorWorkflow,
-            RestartReplicaWorkflow,
-            RunbookWorkflow,
-            WatchGroupWorkflow,
-            IncidentReportWorkflow,
-            FleetWorkflow,
-            EvacuateRegionWorkflow,
-            EvacuateServiceWorkflow,
-            ChaosExperimentWorkflow,
-        ],
+        workflows=list(ALL_WORKFLOWS),
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,
         runtime=runtime,

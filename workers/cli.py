@@ -111,6 +111,9 @@ def up(
     settings = _settings(catalog)
     catalog_model = _load(settings)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored (SIG_IGN is
+    # inherited and Python keeps it): Ctrl-C's signal must stop the stack however it started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = run_stack(settings, catalog_model, demo=demo, ui_port=ui_port)
     raise typer.Exit(code)
 

@@ -61,6 +61,20 @@ from workflows.watch_group import WatchGroupWorkflow
 
 log = logging.getLogger("drc.worker")
 
+WORKFLOWS: tuple[type, ...] = (
+    ServiceMonitorWorkflow,
+    RestartReplicaWorkflow,
+    RunbookWorkflow,
+    WatchGroupWorkflow,
+    IncidentReportWorkflow,
+    FleetWorkflow,
+    EvacuateRegionWorkflow,
+    EvacuateServiceWorkflow,
+    ChaosExperimentWorkflow,
+    ScheduledSwitchoverWorkflow,
+)
+"""Every workflow drc runs: the worker registers them, the replay tests replay with them."""
+
 # Watches hold an activity slot each for as long as they run; repairs need slots beside them.
 ACTIVITY_SLOTS_FOR_REPAIRS = 100
 
@@ -105,18 +119,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[
-            ServiceMonitorWorkflow,
-            RestartReplicaWorkflow,
-            RunbookWorkflow,
-            WatchGroupWorkflow,
-            IncidentReportWorkflow,
-            FleetWorkflow,
-            EvacuateRegionWorkflow,
-            EvacuateServiceWorkflow,
-            ChaosExperimentWorkflow,
-            ScheduledSwitchoverWorkflow,
-        ],
+        workflows=list(WORKFLOWS),
         activities=[
             watch.watch_service,
             groups.watch_group,
