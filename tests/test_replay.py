@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workers.sandbox import SANDBOX
-from workers.worker import WORKFLOWS
+from workers.workflows import WORKFLOWS
 
 ROOT = Path(__file__).parent / "replay" / "histories"
 HISTORIES = sorted(ROOT.glob("*/*.json"))

@@ -39,7 +39,7 @@ from tests.support.stack import demo_like_catalog, healthy_drc
 from tests.support.temporal import DevServer, new_worker
 from workers.sandbox import SANDBOX
 from workers.telemetry import worker_runtime
-from workers.worker import WORKFLOWS as ALL_WORKFLOWS
+from workers.workflows import WORKFLOWS as ALL_WORKFLOWS
 from workflows.monitor import ServiceMonitorWorkflow
 from workflows.restart import RestartReplicaWorkflow
 from workflows.runbook import RunbookWorkflow

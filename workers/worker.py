@@ -49,31 +49,10 @@ from workers.heap import freeze_heap
 from workers.monitors import ensure_monitors
 from workers.sandbox import SANDBOX
 from workers.telemetry import worker_runtime
-from workflows.chaos import ChaosExperimentWorkflow
-from workflows.evacuation import EvacuateRegionWorkflow, EvacuateServiceWorkflow
-from workflows.fleet import FleetWorkflow
-from workflows.monitor import ServiceMonitorWorkflow
-from workflows.report import IncidentReportWorkflow
-from workflows.restart import RestartReplicaWorkflow
-from workflows.runbook import RunbookWorkflow
-from workflows.switchover import ScheduledSwitchoverWorkflow
-from workflows.watch_group import WatchGroupWorkflow
+from workers.workflows import WORKFLOWS
 
 log = logging.getLogger("drc.worker")
 
-WORKFLOWS: tuple[type, ...] = (
-    ServiceMonitorWorkflow,
-    RestartReplicaWorkflow,
-    RunbookWorkflow,
-    WatchGroupWorkflow,
-    IncidentReportWorkflow,
-    FleetWorkflow,
-    EvacuateRegionWorkflow,
-    EvacuateServiceWorkflow,
-    ChaosExperimentWorkflow,
-    ScheduledSwitchoverWorkflow,
-)
-"""Every workflow drc runs: the worker registers them, the replay tests replay with them."""
 
 # Watches hold an activity slot each for as long as they run; repairs need slots beside them.
 ACTIVITY_SLOTS_FOR_REPAIRS = 100
