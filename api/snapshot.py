@@ -60,6 +60,8 @@ class Snapshot:
     errors: list[str] = field(default_factory=list)
     failures: list[FailureRecord] = field(default_factory=list)
     """The last hour's failures, read from the store with the rest."""
+    store_ok: bool = True
+    """Whether the store answered this snapshot's read (``GET /health`` says so)."""
     rendered: dict[str, bytes] = field(default_factory=dict)
     """Response bodies made from this snapshot, so a burst of requests serializes once."""
 
@@ -123,12 +125,14 @@ async def take_snapshot(
                 live[service.name] = found
     traffic = await traffic_states(catalog, home)
     recent: list[FailureRecord] = []
+    store_ok = True
     if failures is not None:
         try:
             recent = await asyncio.to_thread(failures)
         except StoreError as exc:
             errors.append(f"the store does not answer: {exc}")
-    return Snapshot(time.time(), fleet, live, traffic, errors, recent)
+            store_ok = False
+    return Snapshot(time.time(), fleet, live, traffic, errors, recent, store_ok)
 
 
 async def _monitor_view(client: Client, name: str, errors: list[str]) -> LiveService | None:

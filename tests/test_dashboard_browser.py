@@ -27,21 +27,13 @@ from temporalio.client import WorkflowExecutionStatus
 from drc.model import ReplicaState
 from drc.names import monitor_id, restart_id
 from drc.status import MonitorStatus
+from tests.support.browser import ARGS, CHROMIUM
 from tests.support.net import assert_eventually, free_port, wait_port
 from tests.support.stack import DrcStack, demo_like_catalog, healthy_drc
 from workers.devstack import spawn
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVICES = ("market-data", "risk-engine", "order-state", "order-gateway")
 SERVICE, VICTIM = "order-gateway", "og-b"  # the standby: its death needs no failover
 SECRET = secrets.token_urlsafe(24)

@@ -19,17 +19,9 @@ import pytest
 from reports.build import build_report
 from reports.render import render_html
 from tests.reports_golden.cases import HOSTILE, Case, compensated_failover, hostile
+from tests.support.browser import ARGS, CHROMIUM
 
 playwright_api = pytest.importorskip("playwright.async_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no {CHROMIUM}")
 
 # Every element whose box ends right of the page's visible width.
